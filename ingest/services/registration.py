@@ -1,0 +1,99 @@
+"""Registering files to import: one ImportFile per object content, whoever announces it and how often."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ingest.models import ImportFile
+from transforms.streams import STREAM_NAMES
+
+
+def stream_for_key(key: str) -> str:
+    """The stream of an S3 key from its first path segment (``orders/2026/11/27/10/...``); '' if none."""
+    first = key.lstrip("/").split("/", 1)[0]
+    return first if first in STREAM_NAMES else ""
+
+
+def stream_for_path(path: Path) -> str:
+    """The stream of a local file: the first component of its path that names a stream; '' if none."""
+    for part in path.parts[:-1]:
+        if part in STREAM_NAMES:
+            return part
+    return ""
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    etag: str = ""
+    size: int | None = None
+    version_id: str = ""
+    sequencer: str = ""
+    event_time: datetime | None = None
+
+
+def _get_or_create(lookup: dict, defaults: dict) -> tuple[ImportFile, bool]:
+    try:
+        with transaction.atomic():
+            return ImportFile.objects.get_or_create(**lookup, defaults=defaults)
+    except IntegrityError:
+        # Another process registered the same object between our SELECT and INSERT.
+        return ImportFile.objects.get(**lookup), False
+
+
+def register_s3_object(obj: S3Object, *, registered_by: str = "notification") -> tuple[ImportFile, bool]:
+    """The ImportFile of this object content, created if it is the first announcement of it."""
+    etag = obj.etag.strip('"')
+    now = timezone.now()
+    defaults = {
+        "stream": stream_for_key(obj.key),
+        "size": obj.size,
+        "version_id": obj.version_id or "",
+        "sequencer": obj.sequencer or "",
+        "s3_event_time": obj.event_time,
+        "received_at": now,
+        "registered_by": registered_by,
+    }
+    return _get_or_create({"bucket": obj.bucket, "key": obj.key, "etag": etag}, defaults)
+
+
+def register_local_file(path: Path, *, stream: str = "", registered_by: str = "command") -> tuple[ImportFile, bool]:
+    """The ImportFile of a local file, identified by its absolute path and content hash."""
+    path = path.resolve()
+    digest, size = sha256_of(path)
+    now = timezone.now()
+    defaults = {
+        "stream": stream or stream_for_path(path),
+        "size": size,
+        "received_at": now,
+        "registered_by": registered_by,
+    }
+    return _get_or_create({"bucket": "", "key": str(path), "etag": digest}, defaults)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key)."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri}")
+    rest = uri[len("s3://") :]
+    bucket, _, key = rest.partition("/")
+    if not bucket or not key:
+        raise ValueError(f"an S3 URI needs a bucket and a key: {uri}")
+    return bucket, key

@@ -1,0 +1,104 @@
+"""Opening an import's bytes: a local file or an S3 object, streamed, GZIP or not.
+
+GZIP is recognised by its magic bytes, not by the key's suffix: Firehose names its objects
+without ``.gz`` unless told to, and a hand-placed file may be either.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files.storage import storages
+
+GZIP_MAGIC = b"\x1f\x8b"
+READ_BUFFER = 1 << 16
+
+
+class SourceMissing(Exception):
+    """The object or file is not there (or not readable) any more: a permanent failure."""
+
+
+class _ReadAdapter(io.RawIOBase):
+    """Lets io.BufferedReader sit on anything with ``read(n)``, like botocore's StreamingBody."""
+
+    def __init__(self, body) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._body.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        try:
+            self._body.close()
+        finally:
+            super().close()
+
+
+def s3_storage(bucket: str):
+    """django-storages' S3 storage for ``bucket``, with the ingest's timeouts and endpoint."""
+    default = storages["ingest"]
+    if bucket == default.bucket_name:
+        return default
+    options = dict(settings.STORAGES["ingest"].get("OPTIONS", {}))
+    options["bucket_name"] = bucket
+    return type(default)(**options)
+
+
+def open_s3_body(bucket: str, key: str, etag: str = "") -> BinaryIO:
+    """A streaming body of the object; with an ETag, only the content that was announced."""
+    from botocore.exceptions import ClientError
+
+    storage = s3_storage(bucket)
+    kwargs = {}
+    if etag:
+        kwargs["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
+    try:
+        response = storage.bucket.Object(key).get(**kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in {"NoSuchKey", "404", "NotFound", "NoSuchBucket", "AccessDenied", "403"}:
+            raise SourceMissing(f"s3://{bucket}/{key}: {code}") from exc
+        if code in {"PreconditionFailed", "412"} or status == 412:
+            raise SourceMissing(f"s3://{bucket}/{key}: its content changed since it was announced (ETag {etag})") from exc
+        raise
+    return response["Body"]
+
+
+def open_local(path: str) -> BinaryIO:
+    try:
+        return Path(path).open("rb")
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise SourceMissing(f"{path}: {exc.strerror or exc}") from exc
+
+
+def decompressed(raw: BinaryIO) -> BinaryIO:
+    """The stream itself, or a GZIP reader over it when it starts with the GZIP magic bytes."""
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_ReadAdapter(raw), READ_BUFFER)
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb")
+    return buffered
+
+
+@contextmanager
+def open_source(bucket: str, key: str, etag: str = "") -> Iterator[BinaryIO]:
+    """The bytes of an import, decompressed, as a stream that is closed afterwards."""
+    raw = open_s3_body(bucket, key, etag) if bucket else open_local(key)
+    stream = decompressed(raw)
+    try:
+        yield stream
+    finally:
+        stream.close()
+        raw.close()

@@ -1,0 +1,75 @@
+"""Shared fixtures: database vendor markers, an in-process moto (S3 + SQS) and Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    from django.conf import settings
+
+    vendor = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords and vendor != "postgresql":
+            item.add_marker(skip_pg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A ThreadedMotoServer for the whole session (S3 and SQS with real bucket notifications)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint, settings) -> Iterator[str]:
+    """Points the ingest's S3 storage (django-storages) at moto for one test; resets moto afterwards."""
+    import requests
+    from django.core.files.storage import storages
+
+    settings.AWS_ENDPOINT_URL = moto_endpoint
+    ingest = dict(settings.STORAGES["ingest"])
+    ingest["OPTIONS"] = {**ingest["OPTIONS"], "endpoint_url": moto_endpoint}
+    settings.STORAGES = {**settings.STORAGES, "ingest": ingest}
+    storages._storages.pop("ingest", None)
+    storages._backends = None
+    old_env = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
+    try:
+        yield moto_endpoint
+    finally:
+        storages._storages.pop("ingest", None)
+        storages._backends = None
+        if old_env is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = old_env
+        requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis of the machine (CI starts it); a database number of its own for the tests."""
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

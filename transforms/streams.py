@@ -1,0 +1,129 @@
+"""The nine System Two streams, loaded from ``streams.json`` (their one definition).
+
+Terraform reads the same JSON file with ``jsondecode(file(...))``; the transform
+and the importer read it through this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STREAMS_FILE = Path(__file__).with_name("streams.json")
+
+# Limits that the website's columns impose; the transform rejects what would not fit
+# so that a bad event fails at the edge, with a reason, instead of inside a batch.
+MAX_KEY_LENGTH = 128
+MAX_CODE_LENGTH = 64
+MONEY_MAX_DIGITS = 28
+MONEY_DECIMAL_PLACES = 4
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+
+FIELD_TYPES = frozenset(
+    {"string", "code", "enum", "money", "decimal", "date", "timestamp", "int", "bool", "string_list", "object"}
+)
+
+
+def snake_case(name: str) -> str:
+    """``balanceDue`` -> ``balance_due``, ``line1`` -> ``line1``."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field that names another entity by its natural key."""
+
+    stream: str
+    relation: str  # the ForeignKey's name on the website model: ``customer``, ``order``, ``invoice``
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    optional: bool = False
+    values: tuple[str, ...] = ()
+    fields: tuple[FieldSpec, ...] = ()
+    references: Reference | None = None
+    column_prefix: str = ""
+
+    @property
+    def attname(self) -> str:
+        """The website model's attribute (and column) that holds this field."""
+        if self.references is not None:
+            return f"{self.references.relation}_id"
+        return snake_case(self.name)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    record_type: str
+    model: str
+    key: tuple[FieldSpec, ...]
+    fields: tuple[FieldSpec, ...]
+    layout_version: int
+    key_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_names", tuple(f.name for f in self.key))
+
+    @property
+    def all_fields(self) -> tuple[FieldSpec, ...]:
+        """Key fields first, then the data fields, in layout order."""
+        return self.key + self.fields
+
+    @property
+    def references(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.all_fields if f.references is not None)
+
+    def columns(self) -> list[tuple[tuple[str, ...], str, FieldSpec]]:
+        """Every stored value as (path in the event's data, model attname, spec); objects flattened."""
+        out: list[tuple[tuple[str, ...], str, FieldSpec]] = []
+        for spec in self.all_fields:
+            if spec.type == "object":
+                for sub in spec.fields:
+                    out.append(((spec.name, sub.name), spec.column_prefix + snake_case(sub.name), sub))
+            else:
+                out.append(((spec.name,), spec.attname, spec))
+        return out
+
+
+def _field(raw: dict) -> FieldSpec:
+    if raw["type"] not in FIELD_TYPES:
+        raise ValueError(f"unknown field type {raw['type']!r} in {STREAMS_FILE.name}")
+    ref = raw.get("references")
+    return FieldSpec(
+        name=raw["name"],
+        type=raw["type"],
+        optional=bool(raw.get("optional", False)),
+        values=tuple(raw.get("values", ())),
+        fields=tuple(_field(f) for f in raw.get("fields", ())),
+        references=Reference(ref["stream"], ref["relation"]) if ref else None,
+        column_prefix=raw.get("column_prefix", ""),
+    )
+
+
+def load_streams(path: Path = STREAMS_FILE) -> dict[str, StreamSpec]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    layout = int(raw["layoutVersion"])
+    streams = {
+        s["name"]: StreamSpec(
+            name=s["name"],
+            record_type=s["recordType"],
+            model=s["model"],
+            key=tuple(_field(f) for f in s["key"]),
+            fields=tuple(_field(f) for f in s["fields"]),
+            layout_version=layout,
+        )
+        for s in raw["streams"]
+    }
+    return streams
+
+
+STREAMS: dict[str, StreamSpec] = load_streams()
+STREAM_NAMES: tuple[str, ...] = tuple(STREAMS)
+BY_RECORD_TYPE: dict[str, StreamSpec] = {s.record_type: s for s in STREAMS.values()}

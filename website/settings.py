@@ -1,0 +1,219 @@
+"""Django settings for the admin website and the ingest.
+
+Every setting comes from an environment variable with a safe local default (SQLite,
+a local Redis, no AWS account). With DJANGO_ENV=production the secrets and endpoints
+are required and a missing one stops the process at start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from botocore.config import Config as BotoConfig
+
+from website.env import PRODUCTION, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY", "django-insecure-local-development-key-not-for-production", required_in_production=True
+)
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"],
+                         required_in_production=True)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ingest",
+    "website",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "website.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "website.wsgi.application"
+
+# --- Database ---------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", required_in_production=True)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # The consumer and the workers write from several processes: take the write lock at
+        # BEGIN so that a transaction never fails half-way with "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_float("SQLITE_TIMEOUT_SECONDS", 60.0),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    sqlite_test_name = env_str("SQLITE_TEST_NAME", "")
+    if sqlite_test_name:
+        DATABASES["default"]["TEST"] = {"NAME": sqlite_test_name}
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- AWS ----------------------------------------------------------------------------------
+AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
+# Set for a local or mocked AWS (moto); empty means the real AWS endpoints.
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "") or None
+AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 5.0)
+AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 30.0)
+AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5)
+
+INGEST_BUCKET = env_str("INGEST_BUCKET", "erp-ingest-local", required_in_production=True)
+INGEST_QUEUE_URL = env_str("INGEST_QUEUE_URL", "", required_in_production=True)
+# django-storages reads the objects; botocore's timeouts and retries bound every call.
+INGEST_BOTO_CONFIG = BotoConfig(
+    region_name=AWS_REGION,
+    connect_timeout=AWS_CONNECT_TIMEOUT,
+    read_timeout=AWS_READ_TIMEOUT,
+    retries={"max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"},
+)
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "ingest": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": INGEST_BUCKET,
+            "region_name": AWS_REGION,
+            "endpoint_url": AWS_ENDPOINT_URL,
+            "client_config": INGEST_BOTO_CONFIG,
+            "file_overwrite": False,
+            "querystring_auth": False,
+        },
+    },
+}
+
+# --- Ingest -------------------------------------------------------------------------------
+# Rows per INSERT ... ON CONFLICT statement.
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
+# A stream with no import for longer than this is flagged stale on the freshness dashboard.
+INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
+# Shared secret of the local import API (HMAC-SHA256 of the body); production requires it.
+INGEST_API_SECRET = env_str("INGEST_API_SECRET", "local-development-secret", required_in_production=True)
+
+# --- Celery -------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0", required_in_production=True)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# An import is acknowledged only once it has finished, and a worker that dies mid-import
+# (OOM, SIGKILL) gives its message back: the import's one transaction rolled back with it.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One import at a time per worker process: a long file must not hold back prefetched short ones.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A soft limit lets the import roll back and record the failure; the hard one kills the child.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800)
+# Retries of an import that failed for a transient reason: exponential backoff with full jitter.
+INGEST_TASK_MAX_RETRIES = env_int("INGEST_TASK_MAX_RETRIES", 8)
+INGEST_RETRY_BACKOFF_SECONDS = env_float("INGEST_RETRY_BACKOFF_SECONDS", 2.0)
+INGEST_RETRY_BACKOFF_MAX_SECONDS = env_float("INGEST_RETRY_BACKOFF_MAX_SECONDS", 300.0)
+# Another worker holds the file's lock: look again after this long (it is usually done by then).
+INGEST_BUSY_RETRY_SECONDS = env_float("INGEST_BUSY_RETRY_SECONDS", 5.0)
+INGEST_BUSY_MAX_RETRIES = env_int("INGEST_BUSY_MAX_RETRIES", 720)
+# Redis has no redelivery limit of its own: a file whose import keeps killing its worker is
+# marked failed after this many lost deliveries instead of looping for ever.
+INGEST_MAX_REDELIVERIES = env_int("INGEST_MAX_REDELIVERIES", 5)
+# Redis redelivers a message that is not acknowledged within the visibility timeout, so it must
+# exceed the longest import plus the longest retry countdown (a retry waits, unacked, in a worker).
+INGEST_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": INGEST_VISIBILITY_TIMEOUT_SECONDS,
+    "socket_connect_timeout": env_float("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", 5.0),
+    "socket_timeout": env_float("CELERY_BROKER_SOCKET_TIMEOUT", 10.0),
+    "socket_keepalive": True,
+    "retry_on_timeout": True,
+    "health_check_interval": 25,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 5.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Publishing (the consumer ringing the doorbell) gives up after ~1 s: the file stays pending in
+# the database and the consumer's sweep enqueues it again once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# An import that is running when the broker connection drops still commits: its rows are the
+# truth, and the lost acknowledgement only causes a redelivery that finds the file imported.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- The event consumer (manage.py consume_events) -----------------------------------------
+# SQS long poll: returns as soon as a message arrives; a SIGTERM waits at most this long.
+INGEST_CONSUMER_WAIT_SECONDS = env_int("INGEST_CONSUMER_WAIT_SECONDS", 10)
+# The database is the source of truth and the broker only a doorbell: every this often the
+# consumer enqueues again pending files whose task was lost (broker restarted, publish failed)...
+INGEST_SWEEP_INTERVAL_SECONDS = env_float("INGEST_SWEEP_INTERVAL_SECONDS", 30.0)
+INGEST_REQUEUE_AFTER_SECONDS = env_float("INGEST_REQUEUE_AFTER_SECONDS", 600.0)
+# ... and running files that nobody is importing (no row lock on PostgreSQL) for this long.
+INGEST_ABANDONED_AFTER_SECONDS = env_float("INGEST_ABANDONED_AFTER_SECONDS", 120.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "werkzeug": {"level": "WARNING"},
+    },
+}
