@@ -40,7 +40,9 @@ def enum_field(stream: str, field: str = "status") -> models.CharField:
     return models.CharField(max_length=32, null=True, blank=True, choices=_choices(stream, field))
 
 
-def reference(to: str, to_field: str, related_name: str, *, null: bool = True) -> models.ForeignKey:
+def reference(
+    to: str, to_field: str, related_name: str, *, null: bool = True, db_index: bool = True
+) -> models.ForeignKey:
     # No cascade in Django: the importer never deletes website rows (a delete event only
     # marks them), and a reference may point at a placeholder until its own event arrives.
     return models.ForeignKey(
@@ -53,6 +55,7 @@ def reference(to: str, to_field: str, related_name: str, *, null: bool = True) -
         # The importer keeps references whole (placeholders); a deleted row with only its key
         # may name an order that has no row, which a database constraint would refuse.
         db_constraint=False,
+        db_index=db_index,
     )
 
 
@@ -65,7 +68,13 @@ class SourceTracked(models.Model):
     is_deleted = models.BooleanField(default=False)
     is_placeholder = models.BooleanField(default=False)
     last_import = models.ForeignKey(
-        "ingest.ImportFile", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=True
+        "ingest.ImportFile",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        # Every imported row writes this column; an index on it would be paid on every write.
+        db_index=False,
     )
 
     class Meta:
@@ -121,7 +130,8 @@ class Order(SourceTracked):
 
 
 class OrderLine(SourceTracked):
-    order = reference(Order, "order_number", "lines", null=False)
+    # The (order, line_number) key's unique index serves lookups by order too.
+    order = reference(Order, "order_number", "lines", null=False, db_index=False)
     line_number = models.BigIntegerField()
     sku = text_field()
     description = text_field()
@@ -159,7 +169,7 @@ class Invoice(SourceTracked):
 
 
 class InvoiceLine(SourceTracked):
-    invoice = reference(Invoice, "invoice_number", "lines", null=False)
+    invoice = reference(Invoice, "invoice_number", "lines", null=False, db_index=False)
     line_number = models.BigIntegerField()
     order_line_number = models.BigIntegerField(null=True, blank=True)
     sku = text_field()

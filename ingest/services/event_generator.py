@@ -282,7 +282,7 @@ def generate_events(
     Invalid events (``invalid_fraction`` of n) break the contract in one way each; they are
     marked with ``"_invalid": "<why>"`` so callers can count them (drop that key before sending).
     """
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     wanted = list(streams) or list(STREAMS)
     weights = [STREAM_WEIGHTS[s] for s in wanted]
     n_invalid = int(n * invalid_fraction)

@@ -27,7 +27,7 @@ from ingest.models import DONE_STATUSES, ImportAttempt, ImportFile, ImportLineEr
 from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.parsing import LineParser, LineRejected, raw_text
 from ingest.services.sources import SourceMissing, open_source
-from transforms.streams import STREAMS, STREAM_NAMES
+from transforms.streams import STREAM_NAMES, STREAMS
 from transforms.system_one.reader import iter_lines
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,8 @@ nothing refers to any more, and ``Order.quote_number``/``quote_version`` from th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,10 +28,17 @@ from ingest.services.rows import RowEvent, stored_rank
 from transforms.streams import STREAMS, StreamSpec
 from website.models import MODELS_BY_STREAM
 
-META_COLUMNS = ("source_version", "source_event_id", "source_occurred_at", "is_deleted", "is_placeholder", "last_import_id")
+META_COLUMNS = (
+    "source_version",
+    "source_event_id",
+    "source_occurred_at",
+    "is_deleted",
+    "is_placeholder",
+    "last_import_id",
+)
 
-# SQLite allows 32766 bound parameters per statement; PostgreSQL's protocol 65535.
-MAX_PARAMS = {"sqlite": 32000, "postgresql": 60000}
+# SQLite allows 32766 bound parameters per statement.
+SQLITE_MAX_PARAMS = 32000
 
 # Estimates of one order decide its quote together; serialising estimate batches across
 # workers makes the recomputation see every committed estimate (PostgreSQL only).
@@ -77,6 +86,7 @@ class TableSql:
     key_cols: tuple[str, ...]
     data_cols: tuple[str, ...]
     refs: tuple[ParentRef, ...]
+    db_types: dict[str, str] = field(default_factory=dict)
     adapters: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @property
@@ -89,57 +99,134 @@ def _qn(name: str) -> str:
 
 
 @cache
-def table_sql(stream: str, vendor: str) -> TableSql:
+def _table_sql(stream: str, vendor: str) -> TableSql:
     spec = STREAMS[stream]
     model = MODELS_BY_STREAM[stream]
     key_cols = tuple(f.attname for f in spec.key)
     data_cols = tuple(attname for _path, attname, _spec in spec.columns() if attname not in key_cols)
     refs = tuple(ParentRef(f.attname, f.references.stream) for f in spec.references)
-    sql = TableSql(spec, vendor, _qn(model._meta.db_table), key_cols, data_cols, refs)
+    return TableSql(spec, vendor, _qn(model._meta.db_table), key_cols, data_cols, refs)
+
+
+def table_sql(stream: str, connection: BaseDatabaseWrapper) -> TableSql:
+    """The table's SQL, with per-column types and value adapters for this connection."""
+    sql = _table_sql(stream, connection.vendor)
+    if not sql.db_types:
+        model = MODELS_BY_STREAM[stream]
+        for attname in (*sql.key_cols, *sql.data_cols, *META_COLUMNS):
+            model_field = next(f for f in model._meta.concrete_fields if f.attname == attname)
+            sql.db_types[attname] = model_field.db_type(connection)
+            internal = model_field.get_internal_type()
+            if internal == "JSONField":
+                # PostgreSQL gets JSON text in a text[] and casts it; SQLite stores the text.
+                sql.adapters[attname] = json.dumps
+            elif not sql.is_postgres and internal in {"DateTimeField", "DateField", "DecimalField"}:
+                sql.adapters[attname] = lambda v, _f=model_field, _c=connection: _f.get_db_prep_save(v, _c)
     return sql
 
 
-def _adapters(sql: TableSql, connection: BaseDatabaseWrapper) -> dict[str, Callable[[Any], Any]]:
-    """Per-column conversion to what the driver takes, chosen once instead of per value."""
-    if sql.adapters:
-        return sql.adapters
-    model = MODELS_BY_STREAM[sql.spec.name]
-    adapters: dict[str, Callable[[Any], Any]] = {}
-    for attname in (*sql.key_cols, *sql.data_cols, *META_COLUMNS):
-        model_field = next(f for f in model._meta.concrete_fields if f.attname == attname)
-        internal = model_field.get_internal_type()
-        if internal == "JSONField":
-            adapters[attname] = lambda v, _ops=connection.ops: None if v is None else _ops.adapt_json_value(v, None)
-        elif sql.is_postgres or internal not in {"DateTimeField", "DateField", "DecimalField"}:
-            continue  # psycopg and sqlite3 take these Python values as they are
+class _Db:
+    """Executes the loader's statements: Django's cursor on SQLite; on PostgreSQL a psycopg cursor
+    with server-side binding, so that a batch travels as one array per column instead of
+    tens of thousands of literal parameters."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+        self.vendor = connection.vendor
+        self.is_postgres = self.vendor == "postgresql"
+        if self.is_postgres:
+            import psycopg
+
+            connection.ensure_connection()
+            self.cursor = psycopg.Cursor(connection.connection)
         else:
-            adapters[attname] = lambda v, _f=model_field, _c=connection: _f.get_db_prep_save(v, _c)
-    sql.adapters = adapters
-    return adapters
+            self.cursor = connection.cursor()
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> None:
+        # Django's exception classes for the raw cursor too, so callers tell deadlocks and
+        # lost connections apart the same way on both paths.
+        with self.connection.wrap_database_errors:
+            self.cursor.execute(query, params)
+
+    def fetchall(self) -> list[tuple]:
+        return self.cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount or 0
+
+    def close(self) -> None:
+        self.cursor.close()
+
+    def rows_source(self, sql: TableSql, cols: Sequence[str], rows: list[tuple]) -> Iterable[tuple[str, list[Any]]]:
+        """``SELECT ... FROM unnest(arrays)`` (PostgreSQL) or ``VALUES (...), ...`` (SQLite) chunks."""
+        if not rows:
+            return
+        if self.is_postgres:
+            yield self._staged(sql, cols, rows), []
+            return
+        row_sql = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        for chunk in _chunks(rows, len(cols)):
+            yield f"VALUES {', '.join([row_sql] * len(chunk))}", [v for row in chunk for v in row]
+
+    def _staged(self, sql: TableSql, cols: Sequence[str], rows: list[tuple]) -> str:
+        """COPY the rows into a temporary staging table and return the SELECT that reads them.
+
+        COPY is PostgreSQL's fastest way in (psycopg formats the rows in C); the table lives
+        until the end of the transaction, and is emptied before each batch.
+        """
+        signature = f"{sql.table}|{','.join(cols)}".encode()
+        stage = f"ingest_stage_{hashlib.sha1(signature, usedforsecurity=False).hexdigest()[:16]}"
+        types = [("text" if sql.db_types[c] == "jsonb" else sql.db_types[c]) for c in cols]
+        columns = ", ".join(f"c{i} {t}" for i, t in enumerate(types))
+        self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({columns}) ON COMMIT DROP")
+        self.execute(f"TRUNCATE {stage}")
+        with self.connection.wrap_database_errors, self.cursor.copy(f"COPY {stage} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        select = ", ".join(f"c{i}::jsonb" if sql.db_types[c] == "jsonb" else f"c{i}" for i, c in enumerate(cols))
+        return f"SELECT {select} FROM {stage}"
+
+    def key_filter(self, cols: Sequence[str], types: Sequence[str], keys: list[tuple]) -> Iterable[tuple[str, list]]:
+        """A condition that matches rows whose ``cols`` equal one of ``keys``."""
+        if not keys:
+            return
+        if self.is_postgres:
+            if len(cols) == 1:
+                yield f"{_qn(cols[0])} = ANY(%s::{_array_type(types[0])})", [[k[0] for k in keys]]
+                return
+            casts = ", ".join(f"%s::{_array_type(t)}" for t in types)
+            target = ", ".join(_qn(c) for c in cols)
+            yield f"({target}) IN (SELECT * FROM unnest({casts}))", [list(col) for col in zip(*keys, strict=True)]
+            return
+        for chunk in _chunks(keys, len(cols)):
+            if len(cols) == 1:
+                yield f"{_qn(cols[0])} IN ({', '.join(['%s'] * len(chunk))})", [k[0] for k in chunk]
+            else:
+                row = "(" + ", ".join(["%s"] * len(cols)) + ")"
+                target = ", ".join(_qn(c) for c in cols)
+                yield f"({target}) IN (VALUES {', '.join([row] * len(chunk))})", [v for k in chunk for v in k]
 
 
-def _row_params(sql: TableSql, adapters: dict, values: dict[str, Any], cols: Sequence[str]) -> list[Any]:
+def _array_type(db_type: str) -> str:
+    # JSON travels as text and is cast per element in the SELECT list.
+    return "text[]" if db_type == "jsonb" else f"{db_type}[]"
+
+
+def _chunks(rows: list, columns_per_row: int) -> Iterable[list]:
+    size = max(1, SQLITE_MAX_PARAMS // max(1, columns_per_row))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _row(sql: TableSql, values: dict[str, Any], cols: Sequence[str]) -> tuple:
+    adapters = sql.adapters
     out = []
     for col in cols:
         value = values[col]
         adapt = adapters.get(col)
         out.append(adapt(value) if adapt is not None and value is not None else value)
-    return out
-
-
-def _chunks(rows: list, columns_per_row: int, vendor: str) -> Iterable[list]:
-    size = max(1, MAX_PARAMS.get(vendor, 30000) // max(1, columns_per_row))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _key_filter(sql: TableSql, keys: Sequence[tuple]) -> tuple[str, list[Any]]:
-    if len(sql.key_cols) == 1:
-        return f"{_qn(sql.key_cols[0])} IN ({', '.join(['%s'] * len(keys))})", [k[0] for k in keys]
-    cols = ", ".join(_qn(c) for c in sql.key_cols)
-    row = "(" + ", ".join(["%s"] * len(sql.key_cols)) + ")"
-    params = [v for k in keys for v in k]
-    return f"({cols}) IN (VALUES {', '.join([row] * len(keys))})", params
+    return tuple(out)
 
 
 def _guard(sql: TableSql) -> str:
@@ -156,15 +243,15 @@ def _guard(sql: TableSql) -> str:
     )
 
 
-def fetch_state(cursor, sql: TableSql, keys: Sequence[tuple]) -> dict[tuple, StoredState]:
+def fetch_state(db: _Db, sql: TableSql, keys: list[tuple]) -> dict[tuple, StoredState]:
     state: dict[tuple, StoredState] = {}
     ref_cols = [r.attname for r in sql.refs if r.attname not in sql.key_cols]
     cols = [*sql.key_cols, "source_version", "source_occurred_at", "source_event_id", "is_placeholder", *ref_cols]
     nkey = len(sql.key_cols)
-    for chunk in _chunks(list(keys), nkey, sql.vendor):
-        where, params = _key_filter(sql, chunk)
-        cursor.execute(f"SELECT {', '.join(_qn(c) for c in cols)} FROM {sql.table} WHERE {where}", params)
-        for row in cursor.fetchall():
+    key_types = [sql.db_types[c] for c in sql.key_cols]
+    for where, params in db.key_filter(sql.key_cols, key_types, keys):
+        db.execute(f"SELECT {', '.join(_qn(c) for c in cols)} FROM {sql.table} WHERE {where}", params)
+        for row in db.fetchall():
             key = tuple(row[:nkey])
             refs = dict(zip(ref_cols, row[nkey + 4 :], strict=True))
             for r in sql.refs:
@@ -174,78 +261,46 @@ def fetch_state(cursor, sql: TableSql, keys: Sequence[tuple]) -> dict[tuple, Sto
     return state
 
 
-def _upsert(cursor, sql: TableSql, adapters: dict, events: list[RowEvent], import_id: int) -> set[tuple]:
-    """Insert or supersede full rows; returns the keys the guard let through."""
+def _write(db: _Db, sql: TableSql, events: list[RowEvent], import_id: int, *, delete: bool) -> set[tuple]:
+    """Upsert full rows, or mark rows deleted keeping their data (a key never seen becomes a
+    deleted row with only its key); returns the keys the version guard let through."""
     if not events:
         return set()
-    cols = (*sql.key_cols, *sql.data_cols, *META_COLUMNS)
-    set_cols = (*sql.data_cols, *META_COLUMNS)
-    row_sql = "(" + ", ".join(["%s"] * len(cols)) + ")"
-    updates = ", ".join(f"{_qn(c)} = EXCLUDED.{_qn(c)}" for c in set_cols)
-    conflict = ", ".join(_qn(c) for c in sql.key_cols)
-    returning = ", ".join(_qn(c) for c in sql.key_cols)
-    applied: set[tuple] = set()
-    for chunk in _chunks(events, len(cols), sql.vendor):
-        params: list[Any] = []
-        for ev in chunk:
-            values = dict(ev.values)
-            values.update(
-                source_version=ev.version,
-                source_event_id=ev.event_id,
-                source_occurred_at=ev.occurred_at,
-                is_deleted=False,
-                is_placeholder=False,
-                last_import_id=import_id,
-            )
-            params.extend(_row_params(sql, adapters, values, cols))
-        cursor.execute(
-            f"INSERT INTO {sql.table} ({', '.join(_qn(c) for c in cols)}) VALUES {', '.join([row_sql] * len(chunk))}"
-            f" ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {_guard(sql)} RETURNING {returning}",
-            params,
+    meta_only = (*sql.key_cols, *META_COLUMNS)
+    cols = meta_only if delete else (*sql.key_cols, *sql.data_cols, *META_COLUMNS)
+    set_cols = META_COLUMNS if delete else (*sql.data_cols, *META_COLUMNS)
+    rows = []
+    for ev in events:
+        values = dict(zip(sql.key_cols, ev.key, strict=True)) if delete else dict(ev.values)
+        values.update(
+            source_version=ev.version,
+            source_event_id=ev.event_id,
+            source_occurred_at=ev.occurred_at,
+            is_deleted=delete,
+            is_placeholder=False,
+            last_import_id=import_id,
         )
-        applied.update(tuple(r) for r in cursor.fetchall())
-    return applied
-
-
-def _mark_deleted(cursor, sql: TableSql, adapters: dict, events: list[RowEvent], import_id: int) -> set[tuple]:
-    """Mark rows deleted, keeping their data; a key never seen becomes a deleted row with only its key."""
-    if not events:
-        return set()
-    cols = (*sql.key_cols, *META_COLUMNS)
-    set_cols = META_COLUMNS
-    row_sql = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        rows.append(_row(sql, values, cols))
     updates = ", ".join(f"{_qn(c)} = EXCLUDED.{_qn(c)}" for c in set_cols)
     conflict = ", ".join(_qn(c) for c in sql.key_cols)
     applied: set[tuple] = set()
-    for chunk in _chunks(events, len(cols), sql.vendor):
-        params: list[Any] = []
-        for ev in chunk:
-            values = dict(zip(sql.key_cols, ev.key, strict=True))
-            values.update(
-                source_version=ev.version,
-                source_event_id=ev.event_id,
-                source_occurred_at=ev.occurred_at,
-                is_deleted=True,
-                is_placeholder=False,
-                last_import_id=import_id,
-            )
-            params.extend(_row_params(sql, adapters, values, cols))
-        cursor.execute(
-            f"INSERT INTO {sql.table} ({', '.join(_qn(c) for c in cols)}) VALUES {', '.join([row_sql] * len(chunk))}"
+    for source, params in db.rows_source(sql, cols, rows):
+        db.execute(
+            f"INSERT INTO {sql.table} ({', '.join(_qn(c) for c in cols)}) {source}"
             f" ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {_guard(sql)} RETURNING {conflict}",
             params,
         )
-        applied.update(tuple(r) for r in cursor.fetchall())
+        applied.update(tuple(r) for r in db.fetchall())
     return applied
 
 
-def _parent_sql(parent: str, vendor: str) -> tuple[str, str]:
-    psql = table_sql(parent, vendor)
+def _parent(db: _Db, parent: str) -> tuple[TableSql, str]:
+    psql = table_sql(parent, db.connection)
     assert len(psql.key_cols) == 1, "references always name a single-key entity"
-    return psql.table, _qn(psql.key_cols[0])
+    return psql, psql.key_cols[0]
 
 
-def ensure_placeholders(cursor, parent: str, keys: set[Any], vendor: str, import_id: int) -> int:
+def ensure_placeholders(db: _Db, parent: str, keys: set[Any], import_id: int) -> int:
     """Create a placeholder for each referenced key that has no row; returns how many were created.
 
     On PostgreSQL the referenced rows are then held with ``FOR KEY SHARE`` until commit, so that
@@ -253,28 +308,28 @@ def ensure_placeholders(cursor, parent: str, keys: set[Any], vendor: str, import
     """
     if not keys:
         return 0
-    table, key_col = _parent_sql(parent, vendor)
+    psql, key_col = _parent(db, parent)
+    cols = (key_col, "is_deleted", "is_placeholder", "last_import_id")
+    key_type = [psql.db_types[key_col]]
     created = 0
     missing = sorted(keys)
     for _round in range(5):
-        for chunk in _chunks(missing, 4, vendor):
-            cursor.execute(
-                f"INSERT INTO {table} ({key_col}, is_deleted, is_placeholder, last_import_id)"
-                f" VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))}"
-                f" ON CONFLICT ({key_col}) DO NOTHING RETURNING {key_col}",
-                [v for k in chunk for v in (k, False, True, import_id)],
+        rows = [(k, False, True, import_id) for k in missing]
+        for source, params in db.rows_source(psql, cols, rows):
+            db.execute(
+                f"INSERT INTO {psql.table} ({', '.join(_qn(c) for c in cols)}) {source}"
+                f" ON CONFLICT ({_qn(key_col)}) DO NOTHING RETURNING {_qn(key_col)}",
+                params,
             )
-            created += len(cursor.fetchall())
-        if vendor != "postgresql":
+            created += len(db.fetchall())
+        if not db.is_postgres:
             return created
         held: set[Any] = set()
-        for chunk in _chunks(sorted(keys), 1, vendor):
-            cursor.execute(
-                f"SELECT {key_col} FROM {table} WHERE {key_col} IN ({', '.join(['%s'] * len(chunk))})"
-                f" ORDER BY {key_col} FOR KEY SHARE",
-                chunk,
+        for where, params in db.key_filter([key_col], key_type, [(k,) for k in sorted(keys)]):
+            db.execute(
+                f"SELECT {_qn(key_col)} FROM {psql.table} WHERE {where} ORDER BY {_qn(key_col)} FOR KEY SHARE", params
             )
-            held.update(r[0] for r in cursor.fetchall())
+            held.update(r[0] for r in db.fetchall())
         missing = sorted(keys - held)
         if not missing:
             return created
@@ -286,28 +341,28 @@ def _referrers(parent: str, vendor: str) -> tuple[tuple[str, str], ...]:
     """(table, column) of every column in any table that names a row of ``parent``."""
     out = []
     for stream in STREAMS.values():
-        sql = table_sql(stream.name, vendor)
+        sql = _table_sql(stream.name, vendor)
         for ref in sql.refs:
             if ref.parent == parent:
                 out.append((sql.table, _qn(ref.attname)))
     return tuple(out)
 
 
-def lock_placeholders(cursor, parent: str, keys: set[Any], vendor: str) -> None:
+def lock_placeholders(db: _Db, parent: str, keys: set[Any]) -> None:
     """Lock placeholders that may become orphans before the batch changes the rows naming them."""
-    if not keys or vendor != "postgresql":
+    if not keys or not db.is_postgres:
         return
-    table, key_col = _parent_sql(parent, vendor)
-    for chunk in _chunks(sorted(keys), 1, vendor):
-        cursor.execute(
-            f"SELECT {key_col} FROM {table} WHERE {key_col} IN ({', '.join(['%s'] * len(chunk))})"
-            f" AND is_placeholder ORDER BY {key_col} FOR UPDATE",
-            chunk,
+    psql, key_col = _parent(db, parent)
+    for where, params in db.key_filter([key_col], [psql.db_types[key_col]], [(k,) for k in sorted(keys)]):
+        db.execute(
+            f"SELECT {_qn(key_col)} FROM {psql.table} WHERE {where} AND is_placeholder"
+            f" ORDER BY {_qn(key_col)} FOR UPDATE",
+            params,
         )
-        cursor.fetchall()
+        db.fetchall()
 
 
-def remove_orphan_placeholders(cursor, parent: str, keys: set[Any], vendor: str) -> int:
+def remove_orphan_placeholders(db: _Db, parent: str, keys: set[Any]) -> int:
     """Delete the placeholders among ``keys`` that no row refers to any more.
 
     A placeholder stands for a reference of an applied upsert; when a newer version of the
@@ -315,39 +370,36 @@ def remove_orphan_placeholders(cursor, parent: str, keys: set[Any], vendor: str)
     """
     if not keys:
         return 0
-    table, key_col = _parent_sql(parent, vendor)
+    psql, key_col = _parent(db, parent)
     not_referenced = " AND ".join(
-        f"NOT EXISTS (SELECT 1 FROM {child} WHERE {child}.{col} = {table}.{key_col})"
-        for child, col in _referrers(parent, vendor)
+        f"NOT EXISTS (SELECT 1 FROM {child} WHERE {child}.{col} = {psql.table}.{_qn(key_col)})"
+        for child, col in _referrers(parent, db.vendor)
     )
     removed = 0
-    for chunk in _chunks(sorted(keys), 1, vendor):
-        cursor.execute(
-            f"DELETE FROM {table} WHERE {key_col} IN ({', '.join(['%s'] * len(chunk))})"
-            f" AND is_placeholder AND {not_referenced}",
-            chunk,
-        )
-        removed += cursor.rowcount or 0
+    for where, params in db.key_filter([key_col], [psql.db_types[key_col]], [(k,) for k in sorted(keys)]):
+        db.execute(f"DELETE FROM {psql.table} WHERE {where} AND is_placeholder AND {not_referenced}", params)
+        removed += db.rowcount
     return removed
 
 
-def recompute_quotes(cursor, order_numbers: set[Any], vendor: str) -> None:
+def recompute_quotes(db: _Db, order_numbers: set[Any]) -> None:
     """Set each order's quote from the latest live estimate naming it (ties: higher estimateNumber)."""
     if not order_numbers:
         return
-    orders, order_key = _parent_sql("orders", vendor)
-    estimates = table_sql("estimates", vendor).table
-    collate = ' COLLATE "C"' if vendor == "postgresql" else ""
+    orders, order_key = _parent(db, "orders")
+    estimates = table_sql("estimates", db.connection).table
+    collate = ' COLLATE "C"' if db.is_postgres else ""
     pick = (
-        f"FROM {estimates} e WHERE e.order_id = {orders}.{order_key} AND NOT e.is_deleted AND NOT e.is_placeholder"
+        f"FROM {estimates} e WHERE e.order_id = {orders.table}.{_qn(order_key)}"
+        " AND NOT e.is_deleted AND NOT e.is_placeholder"
         f" ORDER BY e.source_occurred_at DESC, e.estimate_number{collate} DESC LIMIT 1"
     )
-    for chunk in _chunks(sorted(order_numbers), 1, vendor):
-        cursor.execute(
-            f"UPDATE {orders} SET quote_number = (SELECT e.quote_number {pick}),"
-            f" quote_version = (SELECT e.quote_version {pick})"
-            f" WHERE {order_key} IN ({', '.join(['%s'] * len(chunk))})",
-            chunk,
+    keys = [(k,) for k in sorted(order_numbers)]
+    for where, params in db.key_filter([order_key], [orders.db_types[order_key]], keys):
+        db.execute(
+            f"UPDATE {orders.table} SET quote_number = (SELECT e.quote_number {pick}),"
+            f" quote_version = (SELECT e.quote_version {pick}) WHERE {where}",
+            params,
         )
 
 
@@ -356,9 +408,7 @@ def apply_batch(
 ) -> BatchCounts:
     """Apply a batch of one stream's events; must run inside a transaction."""
     connection = connection or default_connection
-    vendor = connection.vendor
-    sql = table_sql(spec.name, vendor)
-    adapters = _adapters(sql, connection)
+    sql = table_sql(spec.name, connection)
     counts = BatchCounts()
 
     # Within a batch only the highest-ranked event of a key can matter.
@@ -372,68 +422,75 @@ def apply_batch(
     if not winners:
         return counts
 
-    with connection.cursor() as cursor:
-        if spec.name == "estimates" and vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ESTIMATES_LOCK_ID])
-        keys = sorted(winners)
-        old = fetch_state(cursor, sql, keys)
+    db = _Db(connection)
+    try:
+        return _apply(db, sql, winners, import_id, counts)
+    finally:
+        db.close()
 
-        todo: list[RowEvent] = []
-        for key in keys:
-            ev = winners[key]
-            stored = old.get(key)
-            # A stored rank never decreases, so what is stale now stays stale.
-            if stored is not None and stored.rank is not None and ev.rank <= stored.rank:
-                counts.stale += 1
-            else:
-                todo.append(ev)
-        if not todo:
-            return counts
-        upserts = [ev for ev in todo if not ev.is_delete]
-        deletes = [ev for ev in todo if ev.is_delete]
 
-        orphan_candidates: dict[str, set[Any]] = {}
-        for ref in sql.refs:
-            if ref.attname in sql.key_cols:
-                continue  # a key column never changes for a key
-            for ev in upserts:
-                stored = old.get(ev.key)
-                if stored is None:
-                    continue
-                before = stored.refs.get(ref.attname)
-                if before is not None and before != ev.values[ref.attname]:
-                    orphan_candidates.setdefault(ref.parent, set()).add(before)
-        for parent, candidates in orphan_candidates.items():
-            lock_placeholders(cursor, parent, candidates, vendor)
+def _apply(db: _Db, sql: TableSql, winners: dict[tuple, RowEvent], import_id: int, counts: BatchCounts) -> BatchCounts:
+    if sql.spec.name == "estimates" and db.is_postgres:
+        db.execute("SELECT pg_advisory_xact_lock(%s)", [ESTIMATES_LOCK_ID])
+    keys = sorted(winners)
+    old = fetch_state(db, sql, keys)
 
-        for ref in sql.refs:
-            needed = {ev.values[ref.attname] for ev in upserts if ev.values[ref.attname] is not None}
-            counts.placeholders += ensure_placeholders(cursor, ref.parent, needed, vendor, import_id)
+    todo: list[RowEvent] = []
+    for key in keys:
+        ev = winners[key]
+        stored = old.get(key)
+        # A stored rank never decreases, so what is stale now stays stale.
+        if stored is not None and stored.rank is not None and ev.rank <= stored.rank:
+            counts.stale += 1
+        else:
+            todo.append(ev)
+    if not todo:
+        return counts
+    upserts = [ev for ev in todo if not ev.is_delete]
+    deletes = [ev for ev in todo if ev.is_delete]
 
-        applied = _upsert(cursor, sql, adapters, upserts, import_id)
-        applied_deletes = _mark_deleted(cursor, sql, adapters, deletes, import_id)
-
+    orphan_candidates: dict[str, set[Any]] = {}
+    for ref in sql.refs:
+        if ref.attname in sql.key_cols:
+            continue  # a key column never changes for a key
         for ev in upserts:
-            if ev.key in applied:
-                stored = old.get(ev.key)
-                if stored is None or stored.is_placeholder:
-                    counts.created += 1
-                else:
-                    counts.updated += 1
-            else:
-                counts.stale += 1
-        for ev in deletes:
-            if ev.key in applied_deletes:
-                counts.deleted += 1
-            else:
-                counts.stale += 1
+            stored = old.get(ev.key)
+            if stored is None:
+                continue
+            before = stored.refs.get(ref.attname)
+            if before is not None and before != ev.values[ref.attname]:
+                orphan_candidates.setdefault(ref.parent, set()).add(before)
+    for parent, candidates in orphan_candidates.items():
+        lock_placeholders(db, parent, candidates)
 
-        for parent, candidates in orphan_candidates.items():
-            remove_orphan_placeholders(cursor, parent, candidates, vendor)
+    for ref in sql.refs:
+        needed = {ev.values[ref.attname] for ev in upserts if ev.values[ref.attname] is not None}
+        counts.placeholders += ensure_placeholders(db, ref.parent, needed, import_id)
 
-        if spec.name == "estimates":
-            affected = {s.refs.get("order_id") for s in old.values()}
-            affected.update(ev.values["order_id"] for ev in upserts if ev.key in applied)
-            affected.discard(None)
-            recompute_quotes(cursor, affected, vendor)
+    applied = _write(db, sql, upserts, import_id, delete=False)
+    applied_deletes = _write(db, sql, deletes, import_id, delete=True)
+
+    for ev in upserts:
+        if ev.key in applied:
+            stored = old.get(ev.key)
+            if stored is None or stored.is_placeholder:
+                counts.created += 1
+            else:
+                counts.updated += 1
+        else:
+            counts.stale += 1
+    for ev in deletes:
+        if ev.key in applied_deletes:
+            counts.deleted += 1
+        else:
+            counts.stale += 1
+
+    for parent, candidates in orphan_candidates.items():
+        remove_orphan_placeholders(db, parent, candidates)
+
+    if sql.spec.name == "estimates":
+        affected = {s.refs.get("order_id") for s in old.values()}
+        affected.update(ev.values["order_id"] for ev in upserts if ev.key in applied)
+        affected.discard(None)
+        recompute_quotes(db, affected)
     return counts

@@ -72,7 +72,8 @@ def open_s3_body(bucket: str, key: str, etag: str = "") -> BinaryIO:
         if code in {"NoSuchKey", "404", "NotFound", "NoSuchBucket", "AccessDenied", "403"}:
             raise SourceMissing(f"s3://{bucket}/{key}: {code}") from exc
         if code in {"PreconditionFailed", "412"} or status == 412:
-            raise SourceMissing(f"s3://{bucket}/{key}: its content changed since it was announced (ETag {etag})") from exc
+            changed = f"s3://{bucket}/{key}: its content changed since it was announced (ETag {etag})"
+            raise SourceMissing(changed) from exc
         raise
     return response["Body"]
 

@@ -67,7 +67,7 @@ def differences(expected: ExpectedState) -> list[str]:
         for key in sorted(extra, key=repr):
             row = actual[key]
             if not (row.is_placeholder and key in expected.optional_placeholders[stream]):
-                problems.append(f"{stream} {key}: in the database but not in the fold (placeholder={row.is_placeholder})")
+                problems.append(f"{stream} {key}: in the database, not in the fold (placeholder={row.is_placeholder})")
         for key, want in wanted.items():
             row = actual.get(key)
             if row is None:
