@@ -245,7 +245,8 @@ def main() -> int:
             base_time, base_records = run_baseline(paths, args.baseline_limit or None)
             base_rate = base_records / base_time
             print(
-                f"baseline : {base_records:,} records in {base_time:.2f} s = {base_rate:,.0f} records/s (update_or_create per row)"
+                f"baseline : {base_records:,} records in {base_time:.2f} s = {base_rate:,.0f} records/s"
+                " (update_or_create per row)"
             )
             print(f"ratio    : {our_rate / base_rate:.1f}x the baseline")
 
@@ -254,9 +255,9 @@ def main() -> int:
             big = Path(folder) / "order-lines" / "2026" / "11" / "27" / "12" / "bench-big.gz"
             t = time.perf_counter()
             write_file(big, (_line(i, 10) for i in range(args.big_file_lines)))
-            print(
-                f"wrote a {args.big_file_lines:,}-line file ({big.stat().st_size / 1e6:.1f} MB gzip) in {time.perf_counter() - t:.1f} s"
-            )
+            size_mb = big.stat().st_size / 1e6
+            elapsed = time.perf_counter() - t
+            print(f"wrote a {args.big_file_lines:,}-line file ({size_mb:.1f} MB gzip) in {elapsed:.1f} s")
             connections.close_all()
             small_rss, _ = peak_rss_of_import(small)
             big_rss, big_rate = peak_rss_of_import(big)
