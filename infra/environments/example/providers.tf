@@ -1,0 +1,9 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge(var.tags, {
+      "erp-ingest:managed-by" = "terraform"
+    })
+  }
+}

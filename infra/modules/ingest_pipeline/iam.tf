@@ -1,0 +1,309 @@
+# Least privilege: every statement lists its actions (no "*" or "service:*" in a grant) and
+# names its resources, except X-Ray's, which has no resource-level permissions.
+
+locals {
+  kinesis_stream_arns = [for s in aws_kinesis_stream.this : s.arn]
+  kinesis_via_service = "kinesis.${local.region}.amazonaws.com"
+  s3_via_service      = "s3.${local.region}.amazonaws.com"
+}
+
+# ---- API Gateway -> Kinesis PutRecord -------------------------------------------------------
+
+data "aws_iam_policy_document" "apigateway_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["apigateway.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "apigateway_kinesis" {
+  name               = "${local.name_prefix}-apigw-kinesis"
+  description        = "API Gateway puts System Two events into the ${var.environment} Kinesis streams"
+  assume_role_policy = data.aws_iam_policy_document.apigateway_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "apigateway_kinesis" {
+  statement {
+    sid       = "PutRecordOnTheStreams"
+    effect    = "Allow"
+    actions   = ["kinesis:PutRecord"]
+    resources = local.kinesis_stream_arns
+  }
+
+  statement {
+    sid       = "EncryptRecordsWithThePipelineKey"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.kinesis_via_service]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "apigateway_kinesis" {
+  name   = "put-record"
+  role   = aws_iam_role.apigateway_kinesis.id
+  policy = data.aws_iam_policy_document.apigateway_kinesis.json
+}
+
+# ---- Firehose: one role per delivery stream ----------------------------------------------------
+
+data "aws_iam_policy_document" "firehose_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["firehose.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "sts:ExternalId"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "firehose" {
+  for_each = local.streams
+
+  name               = "${local.resource_names[each.key]}-firehose"
+  description        = "Firehose ${local.resource_names[each.key]}: its Kinesis stream -> transform -> ${each.key}/ in the ingest bucket"
+  assume_role_policy = data.aws_iam_policy_document.firehose_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "firehose" {
+  for_each = local.streams
+
+  statement {
+    sid    = "ReadItsKinesisStream"
+    effect = "Allow"
+    actions = [
+      "kinesis:DescribeStream",
+      "kinesis:DescribeStreamSummary",
+      "kinesis:GetRecords",
+      "kinesis:GetShardIterator",
+      "kinesis:ListShards",
+    ]
+    resources = [aws_kinesis_stream.this[each.key].arn]
+  }
+
+  statement {
+    sid       = "DecryptItsKinesisStream"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.kinesis_via_service]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:kinesis:arn"
+      values   = [aws_kinesis_stream.this[each.key].arn]
+    }
+  }
+
+  statement {
+    sid       = "InvokeTheTransform"
+    effect    = "Allow"
+    actions   = ["lambda:GetFunctionConfiguration", "lambda:InvokeFunction"]
+    resources = [aws_lambda_function.transform.arn, "${aws_lambda_function.transform.arn}:*"]
+  }
+
+  statement {
+    sid    = "LocateTheBucket"
+    effect = "Allow"
+    actions = [
+      "s3:GetBucketLocation",
+      "s3:ListBucket",
+      "s3:ListBucketMultipartUploads",
+    ]
+    resources = [aws_s3_bucket.ingest.arn]
+  }
+
+  statement {
+    sid    = "WriteItsPrefixes"
+    effect = "Allow"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = [
+      "${aws_s3_bucket.ingest.arn}/${each.key}/*",
+      "${aws_s3_bucket.ingest.arn}/${local.error_prefix_root}${each.key}/*",
+    ]
+  }
+
+  statement {
+    sid       = "EncryptTheFiles"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+    # With an S3 Bucket Key the encryption context is the bucket's ARN, without it the object's.
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values = [
+        aws_s3_bucket.ingest.arn,
+        "${aws_s3_bucket.ingest.arn}/${each.key}/*",
+        "${aws_s3_bucket.ingest.arn}/${local.error_prefix_root}${each.key}/*",
+      ]
+    }
+  }
+
+  statement {
+    sid       = "LogDeliveryErrors"
+    effect    = "Allow"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.firehose[each.key].arn}:log-stream:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "firehose" {
+  for_each = local.streams
+
+  name   = "deliver"
+  role   = aws_iam_role.firehose[each.key].id
+  policy = data.aws_iam_policy_document.firehose[each.key].json
+}
+
+# ---- Transform Lambda: its logs (and X-Ray traces) ------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = "${local.name_prefix}-transform"
+  description        = "The ${var.environment} Firehose transform Lambda: writes its logs and traces, nothing else"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "WriteItsLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+  }
+
+  # Active tracing; X-Ray has no resource-level permissions, so "*" is the only resource.
+  statement {
+    sid       = "WriteTraces"
+    effect    = "Allow"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = "logs-and-traces"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}
+
+# ---- The Django consumer and Celery workers -----------------------------------------------------
+# Attach aws_iam_policy.consumer to the role the website's consumer/worker processes run as
+# (ECS task role, EC2 instance profile, ...): they read the files of the nine stream prefixes
+# and receive/delete the S3 notifications.
+
+data "aws_iam_policy_document" "consumer" {
+  statement {
+    sid       = "ListTheBucket"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.ingest.arn]
+  }
+
+  statement {
+    sid       = "ReadTheStreamFiles"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = [for name in local.stream_names : "${aws_s3_bucket.ingest.arn}/${name}/*"]
+  }
+
+  statement {
+    sid       = "DecryptTheStreamFiles"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+  }
+
+  statement {
+    sid    = "ConsumeTheNotifications"
+    effect = "Allow"
+    actions = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
+    ]
+    resources = [aws_sqs_queue.ingest.arn]
+  }
+}
+
+resource "aws_iam_policy" "consumer" {
+  name        = "${local.name_prefix}-consumer"
+  description = "Django consumer and Celery workers of the ${var.environment} System Two ingest: read the stream files, consume the queue"
+  policy      = data.aws_iam_policy_document.consumer.json
+  tags        = local.tags
+}
+
+# ---- API Gateway's account-wide CloudWatch Logs role (optional) -------------------------------
+# API Gateway has ONE CloudWatch Logs role per account and region, used by every REST API there
+# for execution and access logs. Because it serves APIs this module does not know, it gets
+# AWS's managed policy for exactly this purpose rather than a list of this API's log groups.
+
+resource "aws_iam_role" "apigateway_cloudwatch" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  name               = "${local.name_prefix}-apigw-cloudwatch"
+  description        = "API Gateway (account-wide, ${local.region}) writes execution and access logs"
+  assume_role_policy = data.aws_iam_policy_document.apigateway_assume.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "apigateway_cloudwatch" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  role       = aws_iam_role.apigateway_cloudwatch[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+}
+
+resource "aws_api_gateway_account" "this" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  cloudwatch_role_arn = aws_iam_role.apigateway_cloudwatch[0].arn
+
+  depends_on = [aws_iam_role_policy_attachment.apigateway_cloudwatch]
+}

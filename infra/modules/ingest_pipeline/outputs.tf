@@ -1,0 +1,100 @@
+output "api_url" {
+  description = "Base URL System Two posts to: <api_url>/<stream> (header x-api-key)."
+  value       = "${aws_api_gateway_stage.this.invoke_url}/v1"
+}
+
+output "api_id" {
+  description = "ID of the import API (REST API)."
+  value       = aws_api_gateway_rest_api.this.id
+}
+
+output "api_key_id" {
+  description = "ID of System Two's API key (aws apigateway get-api-key --include-value --api-key <id>)."
+  value       = aws_api_gateway_api_key.system_two.id
+}
+
+output "api_key" {
+  description = "System Two's API key (the x-api-key header value)."
+  value       = aws_api_gateway_api_key.system_two.value
+  sensitive   = true
+}
+
+output "bucket_name" {
+  description = "The ingest bucket (INGEST_BUCKET of the Django settings)."
+  value       = aws_s3_bucket.ingest.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the ingest bucket."
+  value       = aws_s3_bucket.ingest.arn
+}
+
+output "queue_url" {
+  description = "URL of the queue of S3 notifications (INGEST_QUEUE_URL of the Django settings)."
+  value       = aws_sqs_queue.ingest.id
+}
+
+output "queue_arn" {
+  description = "ARN of the queue of S3 notifications."
+  value       = aws_sqs_queue.ingest.arn
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue of the notification queue."
+  value       = aws_sqs_queue.ingest_dlq.id
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.ingest_dlq.arn
+}
+
+output "failed_records_queue_url" {
+  description = "URL of the queue that names every error file under errors/ (for operators)."
+  value       = aws_sqs_queue.failed_records.id
+}
+
+output "consumer_policy_arn" {
+  description = "IAM policy to attach to the role of the Django consumer and the Celery workers."
+  value       = aws_iam_policy.consumer.arn
+}
+
+output "consumer_policy_json" {
+  description = "The consumer policy document (JSON)."
+  value       = data.aws_iam_policy_document.consumer.json
+}
+
+output "stream_names" {
+  description = "The System Two streams (from transforms/streams.json)."
+  value       = local.stream_names
+}
+
+output "kinesis_stream_names" {
+  description = "Kinesis data stream of each System Two stream."
+  value       = { for name, s in aws_kinesis_stream.this : name => s.name }
+}
+
+output "firehose_delivery_stream_names" {
+  description = "Firehose delivery stream of each System Two stream."
+  value       = { for name, s in aws_kinesis_firehose_delivery_stream.this : name => s.name }
+}
+
+output "transform_function_name" {
+  description = "Name of the transform Lambda."
+  value       = aws_lambda_function.transform.function_name
+}
+
+output "kms_key_arn" {
+  description = "The pipeline's KMS key (Kinesis, S3, logs)."
+  value       = aws_kms_key.this.arn
+}
+
+output "django_environment" {
+  description = "Environment variables pointing the Django consumer and workers at this pipeline."
+  value = {
+    INGEST_BUCKET      = aws_s3_bucket.ingest.bucket
+    INGEST_QUEUE_URL   = aws_sqs_queue.ingest.id
+    AWS_REGION         = local.region
+    AWS_DEFAULT_REGION = local.region
+  }
+}
