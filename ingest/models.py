@@ -86,7 +86,9 @@ class ImportFile(ImportCounts):
             models.Index(fields=["status", "created_at"], name="ingest_file_status_created"),
             models.Index(fields=["-created_at"], name="ingest_file_created"),
             models.Index(fields=["stream", "-finished_at"], name="ingest_file_stream_finished"),
-            models.Index(fields=["key"], name="ingest_file_key"),
+            # Pattern ops: the admin searches keys by prefix (LIKE 'orders/2026/11/27%'), which a
+            # plain index cannot serve outside the C collation; equality lookups use it just as well.
+            models.Index(fields=["key"], name="ingest_file_key", opclasses=["varchar_pattern_ops"]),
         ]
         permissions = [("reimport_importfile", "Can re-import files")]
         ordering = ["-created_at", "-id"]

@@ -23,9 +23,7 @@ def key_field(**kwargs) -> models.CharField:
 
 
 def money_field() -> models.DecimalField:
-    return models.DecimalField(
-        max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, null=True, blank=True
-    )
+    return models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, null=True, blank=True)
 
 
 def text_field() -> models.TextField:
@@ -262,6 +260,4 @@ class Estimate(SourceTracked):
         return self.estimate_number
 
 
-MODELS_BY_STREAM: dict[str, type[SourceTracked]] = {
-    spec.name: globals()[spec.model] for spec in STREAMS.values()
-}
+MODELS_BY_STREAM: dict[str, type[SourceTracked]] = {spec.name: globals()[spec.model] for spec in STREAMS.values()}

@@ -20,8 +20,9 @@ SECRET_KEY = env_str(
     "DJANGO_SECRET_KEY", "django-insecure-local-development-key-not-for-production", required_in_production=True
 )
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"],
-                         required_in_production=True)
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"], required_in_production=True
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -143,8 +144,23 @@ STORAGES = {
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
 # A stream with no import for longer than this is flagged stale on the freshness dashboard.
 INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
+# The admin's "Re-import" imports inside the request instead of enqueueing a task (tests, a local run
+# without a worker); production leaves it off.
+INGEST_ADMIN_REIMPORT_SYNC = env_bool("INGEST_ADMIN_REIMPORT_SYNC", False)
 # Shared secret of the local import API (HMAC-SHA256 of the body); production requires it.
 INGEST_API_SECRET = env_str("INGEST_API_SECRET", "local-development-secret", required_in_production=True)
+
+# --- The local import API and Kinesis/Firehose stand-in (development and `manage.py demo`) ---
+# POST /v1/{stream} served by Django; production uses API Gateway → Kinesis → Firehose instead.
+INGEST_LOCAL_API_ENABLED = env_bool("INGEST_LOCAL_API_ENABLED", not PRODUCTION)
+# False lets invalid events into the stream (the transform then sends them to the error output).
+INGEST_LOCAL_API_VALIDATE = env_bool("INGEST_LOCAL_API_VALIDATE", True)
+# The "{env}" of the delivery streams' names "{env}-{stream}" (and so of the S3 object names).
+INGEST_ENV = env_str("INGEST_ENV", "local")
+# Firehose buffering hints of the stand-in: a file when this many bytes or seconds are buffered.
+INGEST_LOCAL_BUFFER_BYTES = env_int("INGEST_LOCAL_BUFFER_BYTES", 1 << 20)
+INGEST_LOCAL_BUFFER_SECONDS = env_float("INGEST_LOCAL_BUFFER_SECONDS", 1.0)
+INGEST_LOCAL_LAMBDA_RETRIES = env_int("INGEST_LOCAL_LAMBDA_RETRIES", 3)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0", required_in_production=True)

@@ -3,6 +3,9 @@
 from django.contrib import admin
 from django.urls import path
 
+from ingest.local.api import put_event
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("v1/<str:stream>", put_event, name="local-import-api"),
 ]

@@ -5,104 +5,194 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ImportFile',
+            name="ImportFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lines_total', models.PositiveBigIntegerField(default=0)),
-                ('rows_created', models.PositiveBigIntegerField(default=0)),
-                ('rows_updated', models.PositiveBigIntegerField(default=0)),
-                ('rows_stale', models.PositiveBigIntegerField(default=0)),
-                ('rows_deleted', models.PositiveBigIntegerField(default=0)),
-                ('placeholders_created', models.PositiveBigIntegerField(default=0)),
-                ('errors_count', models.PositiveBigIntegerField(default=0)),
-                ('bucket', models.CharField(blank=True, help_text='Empty for a local file.', max_length=255)),
-                ('key', models.CharField(help_text='S3 key, or the absolute path of a local file.', max_length=1024)),
-                ('etag', models.CharField(blank=True, help_text='S3 ETag, or sha256 of a local file.', max_length=128)),
-                ('version_id', models.CharField(blank=True, max_length=1024)),
-                ('sequencer', models.CharField(blank=True, max_length=64)),
-                ('size', models.BigIntegerField(blank=True, null=True)),
-                ('stream', models.CharField(blank=True, choices=[('customers', 'customers'), ('orders', 'orders'), ('order-lines', 'order-lines'), ('invoices', 'invoices'), ('invoice-lines', 'invoice-lines'), ('shipments', 'shipments'), ('shipping-addresses', 'shipping-addresses'), ('virtual-requests', 'virtual-requests'), ('estimates', 'estimates')], max_length=32)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('imported', 'imported'), ('imported_with_errors', 'imported with errors'), ('failed', 'failed')], default='pending', max_length=32)),
-                ('registered_by', models.CharField(blank=True, help_text='notification, sweep, command, api', max_length=32)),
-                ('error_message', models.TextField(blank=True)),
-                ('attempts_count', models.PositiveIntegerField(default=0)),
-                ('s3_event_time', models.DateTimeField(blank=True, help_text='When S3 says the object was created.', null=True)),
-                ('received_at', models.DateTimeField(blank=True, help_text='When the ingest learnt of the object.', null=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.FloatField(blank=True, help_text='Time spent importing (last attempt).', null=True)),
-                ('lag_seconds', models.FloatField(blank=True, help_text='From the S3 event (or registration) to committed rows.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("lines_total", models.PositiveBigIntegerField(default=0)),
+                ("rows_created", models.PositiveBigIntegerField(default=0)),
+                ("rows_updated", models.PositiveBigIntegerField(default=0)),
+                ("rows_stale", models.PositiveBigIntegerField(default=0)),
+                ("rows_deleted", models.PositiveBigIntegerField(default=0)),
+                ("placeholders_created", models.PositiveBigIntegerField(default=0)),
+                ("errors_count", models.PositiveBigIntegerField(default=0)),
+                ("bucket", models.CharField(blank=True, help_text="Empty for a local file.", max_length=255)),
+                ("key", models.CharField(help_text="S3 key, or the absolute path of a local file.", max_length=1024)),
+                ("etag", models.CharField(blank=True, help_text="S3 ETag, or sha256 of a local file.", max_length=128)),
+                ("version_id", models.CharField(blank=True, max_length=1024)),
+                ("sequencer", models.CharField(blank=True, max_length=64)),
+                ("size", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "stream",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("customers", "customers"),
+                            ("orders", "orders"),
+                            ("order-lines", "order-lines"),
+                            ("invoices", "invoices"),
+                            ("invoice-lines", "invoice-lines"),
+                            ("shipments", "shipments"),
+                            ("shipping-addresses", "shipping-addresses"),
+                            ("virtual-requests", "virtual-requests"),
+                            ("estimates", "estimates"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("imported", "imported"),
+                            ("imported_with_errors", "imported with errors"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "registered_by",
+                    models.CharField(blank=True, help_text="notification, sweep, command, api", max_length=32),
+                ),
+                ("error_message", models.TextField(blank=True)),
+                ("attempts_count", models.PositiveIntegerField(default=0)),
+                (
+                    "s3_event_time",
+                    models.DateTimeField(blank=True, help_text="When S3 says the object was created.", null=True),
+                ),
+                (
+                    "received_at",
+                    models.DateTimeField(blank=True, help_text="When the ingest learnt of the object.", null=True),
+                ),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "duration_seconds",
+                    models.FloatField(blank=True, help_text="Time spent importing (last attempt).", null=True),
+                ),
+                (
+                    "lag_seconds",
+                    models.FloatField(
+                        blank=True, help_text="From the S3 event (or registration) to committed rows.", null=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('reimport_importfile', 'Can re-import files')],
-                'indexes': [models.Index(fields=['stream', 'status'], name='ingest_file_stream_status'), models.Index(fields=['status', 'created_at'], name='ingest_file_status_created'), models.Index(fields=['-created_at'], name='ingest_file_created'), models.Index(fields=['stream', '-finished_at'], name='ingest_file_stream_finished'), models.Index(fields=['key'], name='ingest_file_key')],
-                'constraints': [models.UniqueConstraint(fields=('bucket', 'key', 'etag'), name='ingest_importfile_unique_object')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("reimport_importfile", "Can re-import files")],
+                "indexes": [
+                    models.Index(fields=["stream", "status"], name="ingest_file_stream_status"),
+                    models.Index(fields=["status", "created_at"], name="ingest_file_status_created"),
+                    models.Index(fields=["-created_at"], name="ingest_file_created"),
+                    models.Index(fields=["stream", "-finished_at"], name="ingest_file_stream_finished"),
+                    models.Index(fields=["key"], name="ingest_file_key"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("bucket", "key", "etag"), name="ingest_importfile_unique_object")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ImportAttempt',
+            name="ImportAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lines_total', models.PositiveBigIntegerField(default=0)),
-                ('rows_created', models.PositiveBigIntegerField(default=0)),
-                ('rows_updated', models.PositiveBigIntegerField(default=0)),
-                ('rows_stale', models.PositiveBigIntegerField(default=0)),
-                ('rows_deleted', models.PositiveBigIntegerField(default=0)),
-                ('placeholders_created', models.PositiveBigIntegerField(default=0)),
-                ('errors_count', models.PositiveBigIntegerField(default=0)),
-                ('number', models.PositiveIntegerField()),
-                ('trigger', models.CharField(blank=True, help_text='task, reimport, command, retry', max_length=32)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('imported', 'imported'), ('imported_with_errors', 'imported with errors'), ('failed', 'failed')], default='running', max_length=32)),
-                ('worker', models.CharField(blank=True, max_length=255)),
-                ('task_id', models.CharField(blank=True, max_length=255)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('error_message', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('import_file', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='ingest.importfile')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("lines_total", models.PositiveBigIntegerField(default=0)),
+                ("rows_created", models.PositiveBigIntegerField(default=0)),
+                ("rows_updated", models.PositiveBigIntegerField(default=0)),
+                ("rows_stale", models.PositiveBigIntegerField(default=0)),
+                ("rows_deleted", models.PositiveBigIntegerField(default=0)),
+                ("placeholders_created", models.PositiveBigIntegerField(default=0)),
+                ("errors_count", models.PositiveBigIntegerField(default=0)),
+                ("number", models.PositiveIntegerField()),
+                ("trigger", models.CharField(blank=True, help_text="task, reimport, command, retry", max_length=32)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("imported", "imported"),
+                            ("imported_with_errors", "imported with errors"),
+                            ("failed", "failed"),
+                        ],
+                        default="running",
+                        max_length=32,
+                    ),
+                ),
+                ("worker", models.CharField(blank=True, max_length=255)),
+                ("task_id", models.CharField(blank=True, max_length=255)),
+                ("dry_run", models.BooleanField(default=False)),
+                ("error_message", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                (
+                    "import_file",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="attempts", to="ingest.importfile"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['import_file', 'number'],
+                "ordering": ["import_file", "number"],
             },
         ),
         migrations.CreateModel(
-            name='ImportLineError',
+            name="ImportLineError",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line_number', models.PositiveBigIntegerField()),
-                ('raw_text', models.TextField(help_text='The line as it was in the file (invalid UTF-8 shown as \\x escapes).')),
-                ('message', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('attempt', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='line_errors', to='ingest.importattempt')),
-                ('import_file', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='line_errors', to='ingest.importfile')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("line_number", models.PositiveBigIntegerField()),
+                (
+                    "raw_text",
+                    models.TextField(help_text="The line as it was in the file (invalid UTF-8 shown as \\x escapes)."),
+                ),
+                ("message", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "attempt",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="line_errors",
+                        to="ingest.importattempt",
+                    ),
+                ),
+                (
+                    "import_file",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="line_errors", to="ingest.importfile"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['import_file', 'line_number'],
+                "ordering": ["import_file", "line_number"],
             },
         ),
         migrations.AddConstraint(
-            model_name='importattempt',
-            constraint=models.UniqueConstraint(fields=('import_file', 'number'), name='ingest_attempt_unique_number'),
+            model_name="importattempt",
+            constraint=models.UniqueConstraint(fields=("import_file", "number"), name="ingest_attempt_unique_number"),
         ),
         migrations.AddIndex(
-            model_name='importlineerror',
-            index=models.Index(fields=['import_file', 'line_number'], name='ingest_lineerror_file_line'),
+            model_name="importlineerror",
+            index=models.Index(fields=["import_file", "line_number"], name="ingest_lineerror_file_line"),
         ),
         migrations.AddConstraint(
-            model_name='importlineerror',
-            constraint=models.CheckConstraint(condition=models.Q(('line_number__gte', 1)), name='ingest_lineerror_line_positive'),
+            model_name="importlineerror",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("line_number__gte", 1)), name="ingest_lineerror_line_positive"
+            ),
         ),
     ]

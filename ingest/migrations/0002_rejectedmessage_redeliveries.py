@@ -4,31 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0001_initial'),
+        ("ingest", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importfile',
-            name='redeliveries',
-            field=models.PositiveIntegerField(default=0, help_text='Task deliveries that found an earlier one lost (worker killed); capped.'),
+            model_name="importfile",
+            name="redeliveries",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Task deliveries that found an earlier one lost (worker killed); capped."
+            ),
         ),
         migrations.CreateModel(
-            name='RejectedMessage',
+            name="RejectedMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('queue_url', models.CharField(max_length=1024)),
-                ('message_id', models.CharField(max_length=128)),
-                ('receive_count', models.PositiveIntegerField(default=1, help_text='SQS ApproximateReceiveCount when last seen.')),
-                ('body', models.TextField()),
-                ('error', models.TextField()),
-                ('received_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("queue_url", models.CharField(max_length=1024)),
+                ("message_id", models.CharField(max_length=128)),
+                (
+                    "receive_count",
+                    models.PositiveIntegerField(default=1, help_text="SQS ApproximateReceiveCount when last seen."),
+                ),
+                ("body", models.TextField()),
+                ("error", models.TextField()),
+                ("received_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
-                'constraints': [models.UniqueConstraint(fields=('queue_url', 'message_id'), name='ingest_rejected_unique_message')],
+                "ordering": ["-received_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("queue_url", "message_id"), name="ingest_rejected_unique_message")
+                ],
             },
         ),
     ]

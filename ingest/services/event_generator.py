@@ -356,8 +356,10 @@ def _invalid_event(rng: random.Random, index: int, template: dict | None) -> dic
             "occurredAt": "2026-11-27T10:15:30.123Z",
             "version": 1,
             "key": {"orderNumber": f"SO-BAD-{index}"},
-            "data": {**_data("orders", {}, rng, _Pools(["C-1"], ["SO-1"], ["I-1"], [], []), False),
-                     "orderNumber": f"SO-BAD-{index}"},
+            "data": {
+                **_data("orders", {}, rng, _Pools(["C-1"], ["SO-1"], ["I-1"], [], []), False),
+                "orderNumber": f"SO-BAD-{index}",
+            },
         }
     event = copy.deepcopy(template)
     event["eventId"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))

@@ -155,7 +155,10 @@ def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
                 if run.errors_count <= MAX_STORED_LINE_ERRORS:
                     errors.append(
                         ImportLineError(
-                            import_file=f, attempt=attempt, line_number=line_number, raw_text=raw_text(raw),
+                            import_file=f,
+                            attempt=attempt,
+                            line_number=line_number,
+                            raw_text=raw_text(raw),
                             message=str(exc),
                         )
                     )
@@ -202,7 +205,8 @@ def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: boo
             started_at=started,
             finished_at=finished,
             duration_seconds=duration,
-            lag_seconds=_lag_seconds(f, finished),
+            # The lag is that of the first import; a re-import weeks later says nothing about it.
+            lag_seconds=_lag_seconds(f, finished) if f.lag_seconds is None else f.lag_seconds,
             error_message="",
             updated_at=finished,
             **fields,
@@ -245,15 +249,26 @@ def note_transient_failure(import_file_id: int, message: str) -> None:
     )
 
 
+def _mark_running(import_file_id: int) -> None:
+    """Show the file as running. A row locked by the worker importing it is skipped rather than
+    waited for: the lock in ``_run_locked`` then answers ImportBusy at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        free = ImportFile.objects.select_for_update(skip_locked=True).filter(
+            pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            free = ImportFile.objects.filter(pk__in=list(free.values_list("pk", flat=True)))
+        free.update(status=ImportStatus.RUNNING, started_at=now, updated_at=now)
+
+
 def import_file(
     import_file_id: int, *, trigger: str = "task", task_id: str = "", dry_run: bool = False
 ) -> ImportOutcome:
     """Import one registered file. Returns what happened; raises ImportBusy or TransientImportError
     for the caller (a Celery task) to retry; records permanent failures as ``failed``."""
     if not dry_run:
-        ImportFile.objects.filter(
-            pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]
-        ).update(status=ImportStatus.RUNNING, started_at=timezone.now(), updated_at=timezone.now())
+        _mark_running(import_file_id)
     for conflict_round in range(CONFLICT_RETRIES + 1):
         try:
             outcome = _run_locked(import_file_id, trigger=trigger, task_id=task_id, dry_run=dry_run)

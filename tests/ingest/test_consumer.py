@@ -269,7 +269,7 @@ def test_drain_times_out_when_imports_do_not_finish(queue, doorbell, settings):
 
 
 def test_request_stop_ends_the_loop_after_the_batch(queue, doorbell, settings):
-    _s3, sqs, url = queue
+    _s3, _sqs, url = queue
     consumer = consumer_for(url, doorbell, wait_time_seconds=1)
     threading.Timer(0.5, consumer.request_stop).start()
     summary = consumer.run()
@@ -286,12 +286,14 @@ def test_command_once(queue, settings, capsys):
     # The doorbell of the command is the real Celery task; with no broker reachable the file stays
     # pending for the sweep, which is what this checks along with the command's output.
     old = app.conf.broker_url
+    app.close()  # drops a producer pool that points at another broker
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:
         call_command(
             "consume_events", "--queue-url", url, "--wait-time", "0", "--max-messages", "2", "--sweep-interval", "0"
         )
     finally:
+        app.close()
         app.conf.broker_url = old
     out = capsys.readouterr().out
     assert f"registered file #{ImportFile.objects.get(key=key).pk}" in out

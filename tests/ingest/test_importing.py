@@ -55,7 +55,7 @@ def order(number: str, customer: str = "C-1", **overrides) -> dict:
 def line_data(**overrides) -> dict:
     data = {
         "sku": "JRN-1",
-        "description": "Linen | journal, \"A5\"\nwith\ttabs 📓",
+        "description": 'Linen | journal, "A5"\nwith\ttabs 📓',
         "quantity": 3,
         "unitPrice": "12.5",
         "extendedPrice": "37.5",
@@ -97,7 +97,7 @@ def test_rows_and_counts(tmp_path):
         "orders",
         [ev("orders", {"orderNumber": "SO-1"}, order("SO-1")), ev("orders", {"orderNumber": "SO-2"}, order("SO-2"))],
     )
-    f, outcome = run(path)
+    f, _outcome = run(path)
     assert f.status == "imported"
     assert (f.lines_total, f.rows_created, f.rows_updated, f.placeholders_created) == (2, 2, 0, 1)
     o = Order.objects.get(order_number="SO-1")
@@ -112,7 +112,7 @@ def test_text_round_trips_exactly(tmp_path):
     path = write(tmp_path, "order-lines", [ev("order-lines", {"orderNumber": "SO-1", "lineNumber": 1}, line_data())])
     run(path)
     line = OrderLine.objects.get(order_id="SO-1", line_number=1)
-    assert line.description == "Linen | journal, \"A5\"\nwith\ttabs 📓"
+    assert line.description == 'Linen | journal, "A5"\nwith\ttabs 📓'
     assert line.imprint_colors == ["GOLD", "PMS 186"]
     assert line.imprint_method is None
     assert Order.objects.get(order_number="SO-1").is_placeholder
@@ -341,9 +341,7 @@ def test_import_from_s3_through_django_storages(aws, tmp_path):
     key = "orders/2026/11/27/10/prod-orders-1-2026-11-27-10-00-00-abc"
     body = gzip.compress(write_record(ev("orders", {"orderNumber": "SO-7"}, order("SO-7"))).encode())
     etag = s3.put_object(Bucket="erp-ingest-local", Key=key, Body=body)["ETag"]
-    f, created = register_s3_object(
-        S3Object("erp-ingest-local", key, etag, len(body), event_time=datetime.now(UTC))
-    )
+    f, created = register_s3_object(S3Object("erp-ingest-local", key, etag, len(body), event_time=datetime.now(UTC)))
     assert created and f.stream == "orders" and f.etag == etag.strip('"')
     again, created_again = register_s3_object(S3Object("erp-ingest-local", key, etag))
     assert again.pk == f.pk and not created_again

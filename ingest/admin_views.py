@@ -1,0 +1,92 @@
+"""Admin-only pages of the ingest: the freshness dashboard. Served under the ImportFile admin's URLs
+(``ImportFileAdmin.get_urls``), so ``admin_view`` makes them staff-only and CSRF-protected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from ingest.admin_helpers import format_seconds
+from ingest.models import ImportStatus
+from ingest.services.freshness import StreamFreshness, stream_freshness
+
+
+@dataclass(frozen=True)
+class FreshnessRow:
+    """One stream's figures, formatted, with the changelist links the dashboard offers."""
+
+    f: StreamFreshness
+    stream_url: str
+    last_url: str
+    pending_url: str
+    failed_url: str
+    age: str
+    lag_p50: str
+    lag_p95: str
+    error_rate: str
+    file_error_rate: str
+    oldest_pending: str
+
+
+def _percent(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0 %"
+    return f"{value * 100:.2f} %" if value < 0.1 else f"{value * 100:.1f} %"
+
+
+def _changelist_url(**params: str) -> str:
+    url = reverse("admin:ingest_importfile_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def freshness_rows(items: list[StreamFreshness]) -> list[FreshnessRow]:
+    now = timezone.now()
+    rows = []
+    for f in items:
+        rows.append(
+            FreshnessRow(
+                f=f,
+                stream_url=_changelist_url(stream__exact=f.stream),
+                last_url=(reverse("admin:ingest_importfile_change", args=[f.last_import.id]) if f.last_import else ""),
+                pending_url=_changelist_url(stream__exact=f.stream, status__exact=ImportStatus.PENDING),
+                failed_url=_changelist_url(stream__exact=f.stream, status__exact=ImportStatus.FAILED),
+                age=format_seconds(f.age_seconds) if f.age_seconds is not None else "never",
+                lag_p50=format_seconds(f.lag_p50_seconds),
+                lag_p95=format_seconds(f.lag_p95_seconds),
+                error_rate=_percent(f.error_rate),
+                file_error_rate=_percent(f.file_error_rate),
+                oldest_pending=(
+                    format_seconds((now - f.oldest_pending_at).total_seconds()) if f.oldest_pending_at else "-"
+                ),
+            )
+        )
+    return rows
+
+
+def freshness_view(model_admin, request):
+    """Per stream: last import and its age, the last hour and day, lag percentiles, backlog."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    items = stream_freshness()
+    rows = freshness_rows(items)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Ingest freshness",
+        "opts": model_admin.opts,
+        "rows": rows,
+        "stale_count": sum(1 for f in items if f.stale),
+        "stale_after": format_seconds(settings.INGEST_STALE_AFTER_SECONDS),
+        "generated_at": timezone.now(),
+        "changelist_url": _changelist_url(),
+        "failed_url": _changelist_url(status__exact=ImportStatus.FAILED),
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, "admin/ingest/freshness.html", context)

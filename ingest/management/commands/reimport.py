@@ -1,0 +1,74 @@
+"""``manage.py reimport``: import selected files again, or the objects no notification announced."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ingest.models import ImportFile, ImportStatus
+from ingest.services.reimport import ReimportReport, parse_when, reimport_files, reimport_missing, select_files
+from transforms.streams import STREAM_NAMES
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-import files selected by id, key, prefix, stream, status and creation time (earlier attempts are "
+        "kept), or with --missing import every object of the bucket that has no ImportFile."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--id", dest="ids", type=int, action="append", help="ImportFile id (repeatable).")
+        parser.add_argument("--key", help="Exact S3 key (or local path).")
+        parser.add_argument("--prefix", help="Key prefix, e.g. orders/2026/11/27/.")
+        parser.add_argument("--stream", choices=STREAM_NAMES)
+        parser.add_argument("--status", action="append", choices=ImportStatus.values, help="Repeatable, e.g. failed.")
+        parser.add_argument("--since", help="Files registered at or after this date or datetime (UTC if naive).")
+        parser.add_argument("--until", help="Files registered before this datetime, or up to the end of this date.")
+        parser.add_argument(
+            "--missing",
+            action="store_true",
+            help="List the bucket under the nine stream prefixes and import every object without an ImportFile.",
+        )
+        parser.add_argument("--bucket", help="With --missing: the bucket to list (default INGEST_BUCKET).")
+        parser.add_argument("--dry-run", action="store_true", help="Print what would be done and change nothing.")
+        parser.add_argument("--sync", action="store_true", help="Import in this process instead of enqueueing.")
+
+    def handle(self, *args, **opts) -> None:
+        if opts["missing"]:
+            report = reimport_missing(
+                opts["bucket"] or settings.INGEST_BUCKET, sync=opts["sync"], dry_run=opts["dry_run"]
+            )
+            for obj in report.missing:
+                self.stdout.write(f"{'would import' if opts['dry_run'] else 'missing'}: s3://{obj.bucket}/{obj.key}")
+        else:
+            filters = {name: opts[name] for name in ("ids", "key", "prefix", "stream", "status", "since", "until")}
+            if not any(filters.values()):
+                raise CommandError(
+                    "select files with --id, --key, --prefix, --stream, --status, --since/--until, or use --missing"
+                )
+            try:
+                for bound in ("since", "until"):
+                    if filters[bound]:
+                        parse_when(filters[bound])
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+            files = select_files(**filters)
+            if opts["dry_run"]:
+                for f in files:
+                    self.stdout.write(f"would re-import file #{f.pk} {f.uri} ({f.status})")
+            report = reimport_files(files, sync=opts["sync"], dry_run=opts["dry_run"])
+        self._print(report)
+
+    def _print(self, report: ReimportReport) -> None:
+        ids = [*report.enqueued, *(o.import_file_id for o in report.imported), *(pk for pk, _ in report.skipped)]
+        uris = dict(ImportFile.objects.filter(pk__in=ids).values_list("pk", "key"))
+        for pk in report.enqueued:
+            self.stdout.write(f"enqueued file #{pk} {uris.get(pk, '')}")
+        for outcome in report.imported:
+            what = outcome.skipped_reason or (f"FAILED: {outcome.error}" if outcome.failed else outcome.status)
+            self.stdout.write(f"file #{outcome.import_file_id} {uris.get(outcome.import_file_id, '')}: {what}")
+        for pk, reason in report.skipped:
+            self.stdout.write(f"skipped file #{pk} {uris.get(pk, '')}: {reason}")
+        self.stdout.write(report.summary())
+        if any(o.failed for o in report.imported):
+            raise CommandError("some re-imports failed")

@@ -1,0 +1,154 @@
+"""The import task's retry policy, run in this process through Celery's ``apply`` (eager: a retry
+runs again at once, its countdown ignored). The real worker process is exercised in tests/e2e."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from botocore.config import Config
+from django.core.files.storage import storages
+
+from ingest.models import ImportFile, ImportStatus
+from ingest.services.registration import S3Object, register_s3_object
+from ingest.tasks import backoff_seconds, import_file_task
+from tests.e2e.pipeline import firehose_body, firehose_key, free_port, order_events
+from website.models import Order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def bucket(aws, settings):
+    from tests.e2e.pipeline import aws_clients
+
+    s3, _sqs = aws_clients(aws)
+    s3.create_bucket(Bucket=settings.INGEST_BUCKET)
+    return s3
+
+
+def put_file(s3, settings, lines: int = 5) -> ImportFile:
+    key = firehose_key("orders")
+    body = firehose_body(order_events(lines))
+    etag = s3.put_object(Bucket=settings.INGEST_BUCKET, Key=key, Body=body)["ETag"].strip('"')
+    f, _ = register_s3_object(S3Object(bucket=settings.INGEST_BUCKET, key=key, etag=etag, size=len(body)))
+    return f
+
+
+def run_redelivered(import_file_id: int) -> dict:
+    """The task as a worker runs a message that Redis gave back (its first worker was lost)."""
+    import_file_task.push_request(id="redelivered-task", retries=0, delivery_info={"redelivered": True})
+    try:
+        return import_file_task.run(import_file_id)
+    finally:
+        import_file_task.pop_request()
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    for retries in range(12):
+        ceiling = min(60.0, 1.0 * 2**retries)
+        samples = [backoff_seconds(retries, base=1.0, cap=60.0) for _ in range(200)]
+        assert all(1.0 <= s <= ceiling for s in samples)
+        if ceiling > 2:
+            assert len(set(samples)) > 100  # jittered, not one fixed delay
+    assert max(backoff_seconds(30, base=1.0, cap=60.0) for _ in range(200)) <= 60.0
+
+
+def test_success(bucket, settings):
+    f = put_file(bucket, settings)
+    result = import_file_task.apply(args=[f.pk]).get()
+    assert result["status"] == "imported" and result["counts"]["rows_created"] == 5
+    f.refresh_from_db()
+    assert f.status == "imported" and f.attempts.get().trigger == "task"
+    assert Order.objects.count() == 5
+    # A second delivery of the same task is skipped.
+    again = import_file_task.apply(args=[f.pk]).get()
+    assert again["skipped"] == "already imported" and f.attempts.count() == 1
+
+
+def test_permanent_failure_is_not_retried(bucket, settings):
+    f, _ = register_s3_object(S3Object(bucket=settings.INGEST_BUCKET, key="orders/never-written", etag="abc"))
+    result = import_file_task.apply(args=[f.pk])
+    assert result.get()["status"] == "failed"
+    f.refresh_from_db()
+    assert f.status == ImportStatus.FAILED and "NoSuchKey" in f.error_message
+    assert f.attempts.count() == 1 and f.attempts.get().status == "failed"
+
+
+def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings):
+    f = put_file(bucket, settings)
+    # S3 unreachable: a connection refused on every call, without botocore's own retries.
+    dead = f"http://127.0.0.1:{free_port()}"
+    ingest = dict(settings.STORAGES["ingest"])
+    ingest["OPTIONS"] = {
+        **ingest["OPTIONS"],
+        "endpoint_url": dead,
+        "client_config": Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}),
+    }
+    settings.STORAGES = {**settings.STORAGES, "ingest": ingest}
+    storages._storages.pop("ingest", None)
+    storages._backends = None
+    settings.INGEST_TASK_MAX_RETRIES = 2
+
+    result = import_file_task.apply(args=[f.pk]).get()
+    assert result["status"] == "failed"
+    f.refresh_from_db()
+    assert f.status == ImportStatus.FAILED
+    assert f.error_message.startswith("gave up after 3 attempts")
+    # Only the final verdict is an attempt: the transient runs rolled back entirely.
+    assert list(f.attempts.values_list("status", "trigger")) == [("failed", "retry")]
+    assert Order.objects.count() == 0
+
+
+def test_redelivery_is_counted_and_capped(bucket, settings):
+    settings.INGEST_MAX_REDELIVERIES = 2
+    f = put_file(bucket, settings)
+    assert run_redelivered(f.pk)["status"] == "imported"
+    f.refresh_from_db()
+    assert f.redeliveries == 1 and f.status == "imported"
+
+    g = put_file(bucket, settings)
+    ImportFile.objects.filter(pk=g.pk).update(redeliveries=2, status="running")
+    assert run_redelivered(g.pk)["status"] == "failed"
+    g.refresh_from_db()
+    assert g.status == "failed" and "3 lost deliveries" in g.error_message
+    assert Order.objects.filter(last_import=g).count() == 0
+
+
+def test_a_file_that_no_longer_exists(db):
+    assert import_file_task.apply(args=[987654]).get()["status"] == "missing"
+    assert run_redelivered(987654)["status"] == "missing"
+
+
+@pytest.mark.postgres
+def test_busy_file_is_retried_not_failed(bucket, settings):
+    """Another worker holds the file's lock: the task retries (a fixed countdown) and never marks it failed."""
+    from django.db import connections, transaction
+
+    settings.INGEST_BUSY_MAX_RETRIES = 2
+    f = put_file(bucket, settings)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        try:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                # FOR KEY SHARE: the importer's first UPDATE (to running) passes, its FOR UPDATE NOWAIT
+                # does not. (A FOR UPDATE here would make that UPDATE wait until the lock is released.)
+                cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [f.pk])
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        result = import_file_task.apply(args=[f.pk]).get()
+    finally:
+        release.set()
+        thread.join(20)
+    assert result["status"] == "busy"
+    f.refresh_from_db()
+    assert f.status in ("pending", "running") and f.attempts.count() == 0
+    assert import_file_task.apply(args=[f.pk]).get()["status"] == "imported"

@@ -1,0 +1,240 @@
+"""``POST /v1/{stream}``, the local import API: every answer of the contract, and what reaches S3
+through the Firehose stand-in (real transform, real moto S3)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from ingest.local.api import MAX_BODY_BYTES
+from ingest.local.auth import sign
+from ingest.local.firehose import get_firehose
+from tests.local.helpers import checked, keys, order_event, read_gzip
+from transforms.system_one.writer import write_record
+
+pytestmark = pytest.mark.usefixtures("local_firehose")
+
+
+def post(client, settings, stream: str, body: bytes, *, auth: str = "signature", content_type="application/json"):
+    headers = {}
+    if auth == "signature":
+        headers["X-Signature"] = sign(body, settings.INGEST_API_SECRET)
+    elif auth == "bearer":
+        headers["Authorization"] = f"Bearer {settings.INGEST_API_SECRET}"
+    return client.post(f"/v1/{stream}", data=body, content_type=content_type, headers=headers)
+
+
+def encode(event: dict) -> bytes:
+    return json.dumps(event).encode()
+
+
+def test_200_answers_a_sequence_number_and_the_event_lands_in_s3(client, settings, s3, bucket):
+    event = checked(order_event("SO-200"))
+    response = post(client, settings, "orders", encode(event))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    payload = response.json()
+    assert set(payload) == {"sequenceNumber"}
+    assert payload["sequenceNumber"].isdigit()
+
+    get_firehose().flush()
+    [key] = keys(s3, bucket, "orders/")
+    assert read_gzip(s3, bucket, key) == write_record(event).encode()
+
+
+def test_sequence_numbers_grow(client, settings):
+    first = post(client, settings, "orders", encode(order_event("SO-1"))).json()["sequenceNumber"]
+    second = post(client, settings, "orders", encode(order_event("SO-2"))).json()["sequenceNumber"]
+    assert int(second) > int(first)
+
+
+def test_a_bearer_token_is_accepted(client, settings):
+    response = post(client, settings, "orders", encode(order_event()), auth="bearer")
+    assert response.status_code == 200
+
+
+def test_a_charset_parameter_is_fine(client, settings):
+    response = post(client, settings, "orders", encode(order_event()), content_type="application/json; charset=utf-8")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (encode(order_event(subtotal=12.5)), "data.subtotal"),
+        (encode({**order_event(), "version": 0}), "version"),
+        (encode({**order_event(), "stream": "customers"}), "stream"),
+        (b'{"eventId": ', ""),
+        (b"[1, 2]", ""),
+        ("é".encode("latin-1"), ""),
+    ],
+)
+def test_400_for_a_body_that_is_not_an_event_of_the_stream(client, settings, body, path):
+    response = post(client, settings, "orders", body)
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["message"]
+    assert payload["path"] == path
+    if path:
+        assert payload["message"].startswith(path)
+    assert get_firehose().pending() == 0
+
+
+def test_403_without_credentials(client, settings):
+    response = post(client, settings, "orders", encode(order_event()), auth="none")
+    assert response.status_code == 403
+    assert "credentials" in response.json()["message"]
+    assert get_firehose().pending() == 0
+
+
+def test_403_for_a_bad_signature(client, settings):
+    body = encode(order_event())
+    for signature in (
+        sign(body, "another-secret"),
+        sign(body + b" ", settings.INGEST_API_SECRET),  # the signature of another body
+        "md5=" + sign(body, settings.INGEST_API_SECRET)[len("sha256=") :],
+        "sha256=",
+        "sha256=zz",
+        "sha256=é",
+    ):
+        response = client.post(
+            "/v1/orders", data=body, content_type="application/json", headers={"X-Signature": signature}
+        )
+        assert response.status_code == 403, signature
+        assert response.json()["message"] == "invalid signature"
+    assert get_firehose().pending() == 0
+
+
+def test_the_signature_is_case_insensitive_hex(client, settings):
+    body = encode(order_event())
+    signature = "SHA256=" + sign(body, settings.INGEST_API_SECRET)[len("sha256=") :].upper()
+    response = client.post("/v1/orders", data=body, content_type="application/json", headers={"X-Signature": signature})
+    assert response.status_code == 200
+
+
+def test_403_for_a_wrong_bearer_token(client, settings):
+    response = client.post(
+        "/v1/orders",
+        data=encode(order_event()),
+        content_type="application/json",
+        headers={"Authorization": "Bearer not-the-secret"},
+    )
+    assert response.status_code == 403
+
+
+def test_403_when_no_secret_is_configured(client, settings):
+    settings.INGEST_API_SECRET = ""
+    body = encode(order_event())
+    response = client.post(
+        "/v1/orders", data=body, content_type="application/json", headers={"X-Signature": sign(body, "")}
+    )
+    assert response.status_code == 403
+
+
+def test_404_for_an_unknown_stream(client, settings):
+    response = post(client, settings, "payments", encode(order_event()))
+    assert response.status_code == 404
+    assert "orders" in response.json()["message"]  # names the streams there are
+
+
+def test_404_when_the_local_api_is_disabled(client, settings):
+    settings.INGEST_LOCAL_API_ENABLED = False
+    response = post(client, settings, "orders", encode(order_event()))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_405_for_anything_but_post(client, settings, method):
+    response = getattr(client, method)("/v1/orders")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+
+
+def test_413_over_one_mib(client, settings):
+    body = b" " * (MAX_BODY_BYTES + 1)
+    response = post(client, settings, "orders", body)
+    assert response.status_code == 413
+    assert get_firehose().pending() == 0
+
+
+def test_exactly_one_mib_is_accepted(client, settings, s3, bucket):
+    event = order_event("SO-BIG")
+    skeleton = encode({**event, "note": ""})
+    event["note"] = "x" * (MAX_BODY_BYTES - len(skeleton))  # an unknown extra: carried, not an error
+    body = encode(event)
+    assert len(body) == MAX_BODY_BYTES
+    response = post(client, settings, "orders", body)
+    assert response.status_code == 200
+
+
+def test_415_for_another_content_type(client, settings):
+    response = post(client, settings, "orders", encode(order_event()), content_type="text/plain")
+    assert response.status_code == 415
+
+
+def test_checks_run_in_the_documented_order(client, settings):
+    huge = b" " * (MAX_BODY_BYTES + 1)
+    # 404 before 405 and 403
+    assert client.get("/v1/payments").status_code == 404
+    # 405 before 403
+    assert client.get("/v1/orders").status_code == 405
+    # 403 (no credentials, or a wrong bearer token) before 413
+    assert post(client, settings, "orders", huge, auth="none").status_code == 403
+    response = client.post(
+        "/v1/orders", data=huge, content_type="application/json", headers={"Authorization": "Bearer wrong"}
+    )
+    assert response.status_code == 403
+    # 413 before checking a signature (that would mean reading the whole body)
+    response = client.post(
+        "/v1/orders", data=huge, content_type="application/json", headers={"X-Signature": sign(b"", "wrong")}
+    )
+    assert response.status_code == 413
+    # 403 before 415 and 400
+    response = client.post(
+        "/v1/orders", data=b"nonsense", content_type="text/plain", headers={"X-Signature": "sha256=00"}
+    )
+    assert response.status_code == 403
+    # 415 before 400
+    assert post(client, settings, "orders", b"nonsense", content_type="text/plain").status_code == 415
+
+
+def error_documents(s3, bucket: str, stream: str) -> list[dict]:
+    docs = []
+    for key in keys(s3, bucket, f"errors/{stream}/processing-failed/"):
+        docs += [json.loads(line) for line in read_gzip(s3, bucket, key).decode().splitlines()]
+    return docs
+
+
+def test_an_event_the_transform_rejects_ends_in_the_error_output(client, settings, s3, bucket):
+    """With the API's validation off (an event that got past a laxer gateway), the record reaches
+    the stream; the transform rejects it, and it lands under errors/, not nowhere."""
+    settings.INGEST_LOCAL_API_VALIDATE = False
+    bad = encode(order_event("SO-BAD", subtotal=12.5))
+    good_event = checked(order_event("SO-GOOD"))
+
+    assert post(client, settings, "orders", bad).status_code == 200
+    assert post(client, settings, "orders", encode(good_event)).status_code == 200
+    get_firehose().flush()
+
+    [data_key] = keys(s3, bucket, "orders/")
+    assert read_gzip(s3, bucket, data_key) == write_record(good_event).encode()
+    [doc] = error_documents(s3, bucket, "orders")
+    assert base64.b64decode(doc["rawData"]) == bad
+    assert doc["errorCode"] == "Lambda.ProcessingFailed"
+
+
+def test_a_record_put_straight_into_the_stream_is_not_lost_either(s3, bucket):
+    """The lower-level entry point: Kinesis PutRecord, as if a record got into Kinesis some other way."""
+    firehose = get_firehose()
+    wrong_stream = encode({**order_event("SO-X"), "stream": "orders"})  # an orders event on the customers stream
+    not_json = b"\x00\xffnot json"
+    firehose.put_record("customers", wrong_stream)
+    firehose.put_record("customers", not_json)
+    firehose.flush()
+
+    assert keys(s3, bucket, "customers/") == []
+    docs = error_documents(s3, bucket, "customers")
+    assert sorted(base64.b64decode(d["rawData"]) for d in docs) == sorted([wrong_stream, not_json])
