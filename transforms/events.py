@@ -337,14 +337,15 @@ _CHECKERS: dict[str, Checker] = {
 def value_checker(spec: FieldSpec, *, key: bool = False) -> Checker:
     """The function ``check(value, path)`` that raises ``InvalidEvent`` unless ``value`` fits ``spec``.
 
-    ``key=True`` applies the key rules on top (a key string is non-empty and at most MAX_KEY_LENGTH long).
+    ``key=True`` applies the key rules on top (a key string is non-empty and at most MAX_KEY_LENGTH long);
+    so does a field that references another entity, since it holds that entity's key.
     ``None`` is not handled here: whether a field may be null is the caller's business.
     """
     if spec.type == "enum":
         return _enum_checker(spec)
     if spec.type == "object":
         return _object_checker(spec)
-    if key and spec.type == "string":
+    if (key or spec.references is not None) and spec.type == "string":
         return _check_key_string
     return _CHECKERS[spec.type]
 

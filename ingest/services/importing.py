@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import socket
+import threading
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -122,6 +125,74 @@ def _lag_seconds(f: ImportFile, finished: datetime) -> float | None:
     return max(0.0, (finished - origin).total_seconds()) if origin else None
 
 
+@dataclass
+class _ParsedBatch:
+    events: list
+    errors: list[tuple[int, str, str]]  # (line number, raw text, message)
+    lines: int
+
+
+_DONE = object()
+
+
+def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_ParsedBatch]:
+    """The file's lines, parsed, in batches; bad lines come back as errors beside the events."""
+    batch = _ParsedBatch([], [], 0)
+    for line_number, raw in iter_lines(stream):
+        if not raw or raw == b"\r":
+            continue
+        batch.lines += 1
+        try:
+            batch.events.append(parser.parse(raw, line_number))
+        except LineRejected as exc:
+            batch.errors.append((line_number, raw_text(raw), str(exc)))
+        if len(batch.events) >= batch_size or len(batch.errors) >= 1000:
+            yield batch
+            batch = _ParsedBatch([], [], 0)
+    if batch.lines:
+        yield batch
+
+
+def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 2) -> Iterator[_ParsedBatch]:
+    """Parse in a second thread while this one waits on the database.
+
+    psycopg releases the GIL while PostgreSQL works on a batch, so parsing the next batch
+    meanwhile hides most of the server time. At most ``depth`` batches wait: memory stays
+    bounded whatever the file's size.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as exc:  # handed to the consuming thread, which raises it
+            handoff.put(exc)
+
+    producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=30)
+
+
 def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
     if f.stream not in STREAM_NAMES:
         raise PermanentImportError(
@@ -130,41 +201,24 @@ def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
         )
     spec = STREAMS[f.stream]
     parser = LineParser(spec, reject_nul=connection.vendor == "postgresql")
-    batch_size = settings.INGEST_BATCH_SIZE
     run = _Run()
-    batch = []
-    errors: list[ImportLineError] = []
-
-    def flush() -> None:
-        if batch:
-            run.counts.add(apply_batch(batch, spec, f.pk))
-            batch.clear()
-        if errors:
-            ImportLineError.objects.bulk_create(errors, batch_size=1000)
-            errors.clear()
-
     with open_source(f.bucket, f.key, f.etag if f.bucket else "") as stream:
-        for line_number, raw in iter_lines(stream):
-            if not raw or raw == b"\r":
-                continue
-            run.lines_total += 1
-            try:
-                batch.append(parser.parse(raw, line_number))
-            except LineRejected as exc:
-                run.errors_count += 1
-                if run.errors_count <= MAX_STORED_LINE_ERRORS:
-                    errors.append(
+        for batch in _read_ahead(_parse_batches(stream, parser, settings.INGEST_BATCH_SIZE)):
+            run.lines_total += batch.lines
+            if batch.events:
+                run.counts.add(apply_batch(batch.events, spec, f.pk))
+            if batch.errors:
+                room = max(0, MAX_STORED_LINE_ERRORS - run.errors_count)
+                ImportLineError.objects.bulk_create(
+                    [
                         ImportLineError(
-                            import_file=f,
-                            attempt=attempt,
-                            line_number=line_number,
-                            raw_text=raw_text(raw),
-                            message=str(exc),
+                            import_file=f, attempt=attempt, line_number=number, raw_text=text, message=message
                         )
-                    )
-            if len(batch) >= batch_size or len(errors) >= 1000:
-                flush()
-    flush()
+                        for number, text, message in batch.errors[:room]
+                    ],
+                    batch_size=1000,
+                )
+                run.errors_count += len(batch.errors)
     return run
 
 

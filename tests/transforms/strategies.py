@@ -92,7 +92,7 @@ def values(spec: FieldSpec, *, key: bool = False, extras: bool = True) -> st.Sea
     """Valid values of one field (never null: optional handling is the caller's)."""
     kind = spec.type
     if kind == "string":
-        return KEY_TEXT if key else TEXT
+        return KEY_TEXT if key or spec.references is not None else TEXT
     if kind == "code":
         return CODES
     if kind == "enum":

@@ -446,3 +446,31 @@ def test_stream_of_delivery_stream_rejects(name):
 def test_generated_events_of_every_stream_are_valid(stream, data):
     event = data.draw(events(stream))
     assert validate_event(event, stream) is event
+
+
+@pytest.mark.parametrize("value", ["", "C" * 129])
+def test_a_reference_obeys_the_key_rules(value):
+    from transforms.events import InvalidEvent, validate_event
+
+    event = {
+        "eventId": "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11",
+        "stream": "orders",
+        "eventType": "upsert",
+        "occurredAt": "2026-11-27T10:15:30.123Z",
+        "version": 1,
+        "key": {"orderNumber": "SO-1"},
+        "data": {
+            "orderNumber": "SO-1",
+            "customerNumber": value,
+            "orderDate": "2026-11-20",
+            "status": "OPEN",
+            "currency": "USD",
+            "subtotal": "1",
+            "tax": "0",
+            "shipping": "0",
+            "total": "1",
+            "rush": False,
+        },
+    }
+    with pytest.raises(InvalidEvent, match="customerNumber"):
+        validate_event(event, "orders")
