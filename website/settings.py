@@ -141,7 +141,7 @@ STORAGES = {
 
 # --- Ingest -------------------------------------------------------------------------------
 # Rows per INSERT ... ON CONFLICT statement.
-INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10000)
 # A stream with no import for longer than this is flagged stale on the freshness dashboard.
 INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
 # The admin's "Re-import" imports inside the request instead of enqueueing a task (tests, a local run

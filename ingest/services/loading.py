@@ -283,14 +283,32 @@ def _write(db: _Db, sql: TableSql, events: list[RowEvent], import_id: int, *, de
         rows.append(_row(sql, values, cols))
     updates = ", ".join(f"{_qn(c)} = EXCLUDED.{_qn(c)}" for c in set_cols)
     conflict = ", ".join(_qn(c) for c in sql.key_cols)
-    applied: set[tuple] = set()
+    written = 0
     for source, params in db.rows_source(sql, cols, rows):
         db.execute(
             f"INSERT INTO {sql.table} ({', '.join(_qn(c) for c in cols)}) {source}"
-            f" ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {_guard(sql)} RETURNING {conflict}",
+            f" ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {_guard(sql)}",
             params,
         )
-        applied.update(tuple(r) for r in db.fetchall())
+        written += db.rowcount
+    if written == len(events):
+        return {ev.key for ev in events}
+    # Some rows were superseded by a concurrent writer since fetch_state: ask which rows hold
+    # our events now (rare; RETURNING every key would cost every batch instead).
+    ours = {ev.key: ev.event_id for ev in events}
+    nkey = len(sql.key_cols)
+    applied: set[tuple] = set()
+    key_types = [sql.db_types[c] for c in sql.key_cols]
+    for where, params in db.key_filter(sql.key_cols, key_types, list(ours)):
+        db.execute(
+            f"SELECT {', '.join(_qn(c) for c in sql.key_cols)}, source_event_id, is_deleted"
+            f" FROM {sql.table} WHERE {where}",
+            params,
+        )
+        for row in db.fetchall():
+            key = tuple(row[:nkey])
+            if ours.get(key) == row[nkey] and bool(row[nkey + 1]) == delete:
+                applied.add(key)
     return applied
 
 
@@ -314,8 +332,17 @@ def ensure_placeholders(db: _Db, parent: str, keys: set[Any], import_id: int) ->
     created = 0
     missing = sorted(keys)
     for _round in range(5):
-        rows = [(k, False, True, import_id) for k in missing]
-        for source, params in db.rows_source(psql, cols, rows):
+        if db.is_postgres:
+            # A few hundred keys: one array beats a staging table's round trips.
+            sources = [
+                (
+                    f"SELECT k, false, true, %s::bigint FROM unnest(%s::{_array_type(key_type[0])}) AS k",
+                    [import_id, missing],
+                )
+            ]
+        else:
+            sources = db.rows_source(psql, cols, [(k, False, True, import_id) for k in missing])
+        for source, params in sources:
             db.execute(
                 f"INSERT INTO {psql.table} ({', '.join(_qn(c) for c in cols)}) {source}"
                 f" ON CONFLICT ({_qn(key_col)}) DO NOTHING RETURNING {_qn(key_col)}",
