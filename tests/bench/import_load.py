@@ -24,6 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.bench.database import create_bench_database, drop_bench_database
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATE = 25_000
 TARGET_RATIO = 20
@@ -189,24 +191,6 @@ def peak_rss_of_import(path: Path) -> tuple[float, float]:
     return float(rss), float(rate)
 
 
-def _setup_database(url: str) -> str:
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    bench_name = f"{name or 'postgres'}_import_bench"
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-        conn.execute(f'CREATE DATABASE "{bench_name}"')
-    return f"{base}/{bench_name}", bench_name
-
-
-def _drop_database(url: str, bench_name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20_000)
@@ -220,7 +204,7 @@ def main() -> int:
     if not url.startswith(("postgres://", "postgresql://")):
         print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
         return 2
-    bench_url, bench_name = _setup_database(url)
+    bench_url, bench_name = create_bench_database(url, "import_bench")
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -273,7 +257,7 @@ def main() -> int:
             print(f"(this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
     finally:
         connections.close_all()
-        _drop_database(url, bench_name)
+        drop_bench_database(url, bench_name)
     return 0
 
 

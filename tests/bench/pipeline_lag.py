@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.bench.database import create_bench_database, drop_bench_database
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_P50 = 1.0
 TARGET_P99 = 3.0
@@ -44,24 +46,6 @@ class Run:
     stages: dict[str, float]
     arrivals: list[float]  # seconds since the epoch, as put
     durations: list[float]  # the import time of each file, same order
-
-
-def _setup_database(url: str) -> tuple[str, str]:
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    bench_name = f"{name or 'postgres'}_pipeline_bench"
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{bench_name}"')
-    return f"{base}/{bench_name}", bench_name
-
-
-def _drop_database(url: str, bench_name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
 
 
 def _truncate_all() -> None:
@@ -158,7 +142,7 @@ def main() -> int:
     if not url.startswith(("postgres://", "postgresql://")):
         print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
         return 2
-    bench_url, bench_name = _setup_database(url)
+    bench_url, bench_name = create_bench_database(url, "pipeline_bench")
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -245,7 +229,7 @@ def main() -> int:
         connections.close_all()
         redis_server.stop()
         moto.stop()
-        _drop_database(url, bench_name)
+        drop_bench_database(url, bench_name)
 
     print(f"\npipeline lag, put_object -> committed rows ({args.files} files x {args.lines} order lines per phase)")
     ok = True
