@@ -208,6 +208,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_DEBUG", "false")  # DEBUG keeps every query in memory
     sys.path.insert(0, str(ROOT))
     import django
 
