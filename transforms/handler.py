@@ -7,9 +7,11 @@ For every input record the answer has exactly one record, same ``recordId``, sam
 * ``Ok``: ``data`` is the base64 of the event's System One line (ending in "\\n"; Firehose
   concatenates the records of a file without a delimiter);
 * ``ProcessingFailed``: the record is not a valid event of the delivery stream's stream; ``data``
-  is the original, so Firehose's error output keeps the body as it came, and the reason is logged;
-* ``Dropped``: the record repeats, byte for byte, an earlier record of the same invocation
-  (System Two retries a call with the same eventId).
+  is the original, so Firehose's error output keeps the body as it came, and the reason is logged.
+
+Every valid event is ``Ok``, a retried one (same eventId) included: the importer finds the
+repeat stale and changes nothing, so dropping it here would save a line and risk nothing less.
+The handler never answers ``Dropped``.
 
 Standard library only, and cheap to import (cold starts).  It never raises for bad data.
 """
@@ -27,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 OK = "Ok"
 FAILED = "ProcessingFailed"
-DROPPED = "Dropped"
 PREFIX_BYTES = 48  # how much of a failed body the log may show
 
 
@@ -51,8 +52,7 @@ def lambda_handler(event: dict, context: object = None) -> dict:
         logger.error("cannot tell the stream of delivery stream %r: %s; failing all %d records", arn, e, len(records))
 
     out: list[dict] = []
-    seen: set[bytes] = set()
-    counts = {OK: 0, FAILED: 0, DROPPED: 0}
+    counts = {OK: 0, FAILED: 0}
     for record in records:
         record_id = record.get("recordId") if isinstance(record, dict) else None
         data = record.get("data") if isinstance(record, dict) else None
@@ -61,14 +61,14 @@ def lambda_handler(event: dict, context: object = None) -> dict:
         if stream is None:
             logger.warning("record %s failed: %s", record_id, stream_error)
         else:
-            result, payload = _transform(record_id, data, stream, seen, original)
+            result, payload = _transform(record_id, data, stream, original)
         counts[result] += 1
         out.append({"recordId": record_id, "result": result, "data": payload})
-    logger.info("stream %s: %d records, %d Ok, %d ProcessingFailed, %d Dropped", stream, len(records), *counts.values())
+    logger.info("stream %s: %d records, %d Ok, %d ProcessingFailed", stream, len(records), *counts.values())
     return {"records": out}
 
 
-def _transform(record_id: object, data: object, stream: str, seen: set[bytes], original: str) -> tuple[str, str]:
+def _transform(record_id: object, data: object, stream: str, original: str) -> tuple[str, str]:
     if not isinstance(data, str):
         logger.warning("record %s of stream %s failed: data is not a base64 string", record_id, stream)
         return FAILED, original
@@ -77,9 +77,6 @@ def _transform(record_id: object, data: object, stream: str, seen: set[bytes], o
     except (binascii.Error, ValueError) as e:
         logger.warning("record %s of stream %s failed: data is not base64 (%s)", record_id, stream, e)
         return FAILED, original
-    if body in seen:  # the same bytes: the same eventId and the same event, sent again
-        logger.info("record %s of stream %s dropped: it repeats an earlier record of this batch", record_id, stream)
-        return DROPPED, original
     try:
         line = write_record(parse_event(body, stream), stream)
     except InvalidEvent as e:
@@ -90,5 +87,4 @@ def _transform(record_id: object, data: object, stream: str, seen: set[bytes], o
             "record %s of stream %s failed: unexpected error; body starts %s", record_id, stream, _prefix(body)
         )
         return FAILED, original
-    seen.add(body)
     return OK, base64.b64encode(line.encode("utf-8")).decode("ascii")
