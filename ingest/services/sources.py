@@ -47,12 +47,18 @@ class _ReadAdapter(io.RawIOBase):
 
 
 def s3_storage(bucket: str):
-    """django-storages' S3 storage for ``bucket``, with the ingest's timeouts and endpoint."""
+    """django-storages' S3 storage for ``bucket``, with the ingest's timeouts and endpoint.
+
+    The endpoint is read from ``settings.AWS_ENDPOINT_URL`` at call time, so a process (or a
+    test) that points the settings at another AWS gets it without rebuilding STORAGES.
+    """
     default = storages["ingest"]
-    if bucket == default.bucket_name:
+    endpoint = settings.AWS_ENDPOINT_URL or None
+    if bucket == default.bucket_name and (default.endpoint_url or None) == endpoint:
         return default
     options = dict(settings.STORAGES["ingest"].get("OPTIONS", {}))
     options["bucket_name"] = bucket
+    options["endpoint_url"] = endpoint
     return type(default)(**options)
 
 

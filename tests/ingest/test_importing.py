@@ -360,3 +360,18 @@ def test_s3_object_changed_since_announced_fails(aws):
     f, _ = register_s3_object(S3Object("erp-ingest-local", key, first))
     outcome = import_file(f.pk)
     assert outcome.failed and "changed" in outcome.error
+
+
+def test_import_from_s3_with_in_process_moto(settings):
+    from moto import mock_aws
+
+    settings.AWS_ENDPOINT_URL = None
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="another-bucket")
+        key = "orders/2026/11/27/10/x"
+        body = gzip.compress(write_record(ev("orders", {"orderNumber": "SO-8"}, order("SO-8"))).encode())
+        etag = s3.put_object(Bucket="another-bucket", Key=key, Body=body)["ETag"]
+        f, _ = register_s3_object(S3Object("another-bucket", key, etag))
+        assert import_file(f.pk).status == "imported"
+    assert Order.objects.filter(order_number="SO-8").exists()
