@@ -673,7 +673,7 @@ def format_summary(summary: DemoSummary) -> str:
         )
     lines += [
         f"  files landed      {summary.files_landed} in S3 ({summary.records_delivered} records"
-        + (f"; the transform dropped {summary.records_dropped} repeated ones" if summary.records_dropped else "")
+        + (f"; the transform dropped {summary.records_dropped}" if summary.records_dropped else "")
         + f"); "
         f"{summary.files_registered} registered, {summary.files_imported} imported, "
         f"{summary.files_imported_with_errors} with errors, {summary.files_failed} failed",
