@@ -86,6 +86,7 @@ def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings
         "client_config": Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}),
     }
     settings.STORAGES = {**settings.STORAGES, "ingest": ingest}
+    settings.AWS_ENDPOINT_URL = dead
     storages._storages.pop("ingest", None)
     storages._backends = None
     settings.INGEST_TASK_MAX_RETRIES = 2
