@@ -21,8 +21,12 @@ def stream_for_key(key: str) -> str:
 
 
 def stream_for_path(path: Path) -> str:
-    """The stream of a local file: the first component of its path that names a stream; '' if none."""
-    for part in path.parts[:-1]:
+    """The stream of a local file: the folder nearest to it that names a stream; '' if none.
+
+    A copy of the bucket keeps Firehose's layout (``…/orders/2026/11/27/10/file``), so the
+    nearest such folder is the key's first segment whatever folders hold the copy.
+    """
+    for part in reversed(path.parts[:-1]):
         if part in STREAM_NAMES:
             return part
     return ""

@@ -313,6 +313,13 @@ def test_nul_in_text_is_a_line_error_on_postgres(tmp_path):
     assert "U+0000" in ImportLineError.objects.get(import_file=f).message
 
 
+def test_stream_from_local_path():
+    from ingest.services.registration import stream_for_path
+
+    assert stream_for_path(Path("/srv/estimates/copy/orders/2026/11/27/10/file")) == "orders"
+    assert stream_for_path(Path("/srv/misc/file")) == ""
+
+
 def test_stream_from_key():
     assert stream_for_key("orders/2026/11/27/10/prod-orders-1-2026-11-27-10-00-00-abc.gz") == "orders"
     assert stream_for_key("order-lines/x") == "order-lines"
