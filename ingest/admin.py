@@ -164,42 +164,12 @@ class ImportFileAdmin(BigTableAdmin):
         (
             "Lines",
             {
-                "fields": (
-                    "lines_total",
-                    "rows_created",
-                    "rows_updated",
-                    "rows_stale",
-                    "rows_deleted",
-                    "placeholders_created",
-                    "errors_count",
-                    "line_errors_summary",
-                )
+                "fields": (*ImportFile.COUNT_FIELDS, "line_errors_summary"),
             },
         ),
     )
-    readonly_fields = (
-        "uri",
-        "stream",
-        "size",
-        "etag",
-        "version_id",
-        "sequencer",
-        "registered_by",
-        "created_at",
-        "status_display",
-        "error",
-        "attempts_count",
-        "redeliveries",
-        "timeline",
-        "lines_total",
-        "rows_created",
-        "rows_updated",
-        "rows_stale",
-        "rows_deleted",
-        "placeholders_created",
-        "errors_count",
-        "line_errors_summary",
-    )
+    # Everything on the page is read-only: the fields are exactly those the fieldsets show.
+    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
 
     # --- columns --------------------------------------------------------------------------
     @admin.display(description="key")
