@@ -90,17 +90,20 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a database error (Django's wrapper or psycopg's own); None elsewhere."""
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) or getattr(getattr(cause, "diag", None), "sqlstate", None)
+
+
 def _is_conflict(exc: BaseException) -> bool:
-    """Deadlock or serialisation failure between two transactions (PostgreSQL SQLSTATE 40P01/40001)."""
-    cause = exc.__cause__ or exc
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(getattr(cause, "diag", None), "sqlstate", None)
-    return sqlstate in {"40P01", "40001"}
+    """Deadlock or serialisation failure between two transactions."""
+    return sqlstate(exc) in {"40P01", "40001"}
 
 
-def _is_lock_busy(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(getattr(cause, "diag", None), "sqlstate", None)
-    return sqlstate == "55P03"
+def is_lock_busy(exc: BaseException) -> bool:
+    """``NOWAIT`` found the row locked (lock_not_available)."""
+    return sqlstate(exc) == "55P03"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -227,7 +230,7 @@ def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: boo
         try:
             f = ImportFile.objects.select_for_update(nowait=True).get(pk=import_file_id)
         except OperationalError as exc:
-            if _is_lock_busy(exc):
+            if is_lock_busy(exc):
                 raise ImportBusy(f"file {import_file_id} is being imported by another worker") from exc
             raise
         if not dry_run and f.status in (*DONE_STATUSES, ImportStatus.FAILED):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.importing import ImportBusy, ImportOutcome, TransientImportError, import_file
+from ingest.services.importing import ImportBusy, ImportOutcome, TransientImportError, import_file, is_lock_busy
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.services.sources import s3_storage
 from transforms.streams import STREAM_NAMES
@@ -110,11 +110,6 @@ def select_files(
     return qs.order_by("created_at", "pk")
 
 
-def _lock_busy(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc
-    return getattr(cause, "sqlstate", None) == "55P03"  # PostgreSQL lock_not_available
-
-
 def _reset(import_file_id: int, *, enqueue: bool) -> str:
     """Back to pending (history kept); '' or why the file was left alone."""
     now = timezone.now()
@@ -122,7 +117,7 @@ def _reset(import_file_id: int, *, enqueue: bool) -> str:
         try:
             f = ImportFile.objects.select_for_update(nowait=True).filter(pk=import_file_id).first()
         except OperationalError as exc:
-            if _lock_busy(exc):
+            if is_lock_busy(exc):
                 # The importer holds the row lock for its whole transaction: it is being imported now.
                 return "being imported right now"
             raise

@@ -181,3 +181,33 @@ def event_bodies(draw: st.DrawFn, stream: str | None = None, **kwargs: Any) -> t
     if style == "indent":
         return event, json.dumps(event, indent=2, ensure_ascii=False).encode("utf-8")
     return event, to_body(event, ascii_only=style == "ascii")
+
+
+EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
+
+
+def sample_order(**changes: Any) -> dict:
+    """One fixed, valid orders event (the contract's example); ``changes`` replace envelope members."""
+    event = {
+        "eventId": EVENT_ID,
+        "stream": "orders",
+        "eventType": "upsert",
+        "occurredAt": "2026-11-27T10:15:30.123Z",
+        "version": 42,
+        "key": {"orderNumber": "SO-104233"},
+        "data": {
+            "orderNumber": "SO-104233",
+            "customerNumber": "C-1",
+            "orderDate": "2026-11-27",
+            "status": "OPEN",
+            "currency": "USD",
+            "subtotal": "1234.5600",
+            "tax": "0",
+            "shipping": "-12.5",
+            "total": "1222.06",
+            "poNumber": None,
+            "rush": False,
+        },
+    }
+    event.update(changes)
+    return event

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.transforms.strategies import event_bodies, events
+from tests.transforms.strategies import EVENT_ID, event_bodies, events
+from tests.transforms.strategies import sample_order as order
 from transforms.events import (
     InvalidEvent,
     parse_event,
@@ -19,32 +20,6 @@ from transforms.events import (
     validate_event,
 )
 from transforms.streams import INT_MAX, INT_MIN, MAX_CODE_LENGTH, MAX_KEY_LENGTH, STREAM_NAMES
-
-EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
-
-
-def order() -> dict:
-    return {
-        "eventId": EVENT_ID,
-        "stream": "orders",
-        "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:15:30.123Z",
-        "version": 42,
-        "key": {"orderNumber": "SO-104233"},
-        "data": {
-            "orderNumber": "SO-104233",
-            "customerNumber": "C-1",
-            "orderDate": "2026-11-27",
-            "status": "OPEN",
-            "currency": "USD",
-            "subtotal": "1234.5600",
-            "tax": "0",
-            "shipping": "-12.5",
-            "total": "1222.06",
-            "poNumber": None,
-            "rush": False,
-        },
-    }
 
 
 def customer() -> dict:
@@ -450,27 +425,7 @@ def test_generated_events_of_every_stream_are_valid(stream, data):
 
 @pytest.mark.parametrize("value", ["", "C" * 129])
 def test_a_reference_obeys_the_key_rules(value):
-    from transforms.events import InvalidEvent, validate_event
-
-    event = {
-        "eventId": "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11",
-        "stream": "orders",
-        "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:15:30.123Z",
-        "version": 1,
-        "key": {"orderNumber": "SO-1"},
-        "data": {
-            "orderNumber": "SO-1",
-            "customerNumber": value,
-            "orderDate": "2026-11-20",
-            "status": "OPEN",
-            "currency": "USD",
-            "subtotal": "1",
-            "tax": "0",
-            "shipping": "0",
-            "total": "1",
-            "rush": False,
-        },
-    }
+    event = order()
+    event["data"]["customerNumber"] = value
     with pytest.raises(InvalidEvent, match="customerNumber"):
         validate_event(event, "orders")

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.transforms.strategies import event_bodies
+from tests.transforms.strategies import EVENT_ID, event_bodies
+from tests.transforms.strategies import sample_order as order
 from transforms.handler import lambda_handler
 from transforms.streams import STREAM_NAMES
 from transforms.system_one import iter_lines, read_record
 
 ARN = "arn:aws:firehose:us-east-1:123456789012:deliverystream/{}"
-EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
 
 
 def b64(raw: bytes) -> str:
@@ -50,32 +50,6 @@ def invocation(bodies: list, stream: str = "orders", env: str = "pre-prod") -> d
             for i, body in enumerate(bodies)
         ],
     }
-
-
-def order(**changes) -> dict:
-    event = {
-        "eventId": EVENT_ID,
-        "stream": "orders",
-        "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:15:30.123Z",
-        "version": 42,
-        "key": {"orderNumber": "SO-104233"},
-        "data": {
-            "orderNumber": "SO-104233",
-            "customerNumber": "C-1",
-            "orderDate": "2026-11-27",
-            "status": "OPEN",
-            "currency": "USD",
-            "subtotal": "1234.5600",
-            "tax": "0",
-            "shipping": "-12.5",
-            "total": "1222.06",
-            "poNumber": None,
-            "rush": False,
-        },
-    }
-    event.update(changes)
-    return event
 
 
 def with_data(**changes) -> dict:
