@@ -2,16 +2,15 @@
 
 ``read_record`` checks the structure and the layout's types of one line and returns a
 ``SystemOneRecord`` whose ``to_event()`` is the System Two event the line was written from.
-``iter_lines`` splits a binary file into raw lines, streaming.
+``iter_lines`` (from ``lines``) splits a binary file into raw lines, streaming.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from ..events import (
     ENVELOPE_FIELDS,
@@ -34,10 +33,10 @@ from ..streams import (
     StreamSpec,
 )
 from .escaping import CONTROLS, FORBIDDEN_RAW_RE, NULL, unescape
+from .lines import CHUNK_SIZE, iter_lines
 
 __all__ = ["CHUNK_SIZE", "SystemOneFormatError", "SystemOneRecord", "iter_lines", "read_record"]
 
-CHUNK_SIZE = 64 * 1024
 HEADER_FIELDS = 6  # record type, layout version, operation, eventId, version, occurredAt
 
 
@@ -747,35 +746,3 @@ def _read_specials(
         except ValueError as e:  # InvalidEvent included
             raise _fail(record_type, f"field {label[:60]!r}: {e}") from None
     return data_null
-
-
-def iter_lines(fileobj: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw_bytes)`` for each line of a binary file, reading ``chunk_size`` at a time.
-
-    Lines are split on ``b"\\n"`` only (a ``"\\r"`` before it stays in the bytes; ``read_record``
-    drops it); numbers start at 1; empty lines are yielded; a last line without ``"\\n"`` is
-    yielded too, and a file that ends in ``"\\n"`` has no empty line after it.
-    """
-    pending: list[bytes] = []
-    number = 0
-    read = fileobj.read
-    while True:
-        chunk = read(chunk_size)
-        if not chunk:
-            break
-        pieces = chunk.split(b"\n")
-        if len(pieces) == 1:
-            pending.append(chunk)
-            continue
-        if pending:
-            pending.append(pieces[0])
-            pieces[0] = b"".join(pending)
-            pending = []
-        last = pieces.pop()
-        for piece in pieces:
-            number += 1
-            yield number, piece
-        if last:
-            pending.append(last)
-    if pending:
-        yield number + 1, b"".join(pending)
