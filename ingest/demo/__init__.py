@@ -6,15 +6,15 @@ notifications are real moto notifications), the Celery broker is kombu's ``memor
 worker in a thread of this process, and Kinesis → Firehose is ``ingest.local.firehose`` behind
 the local import API, served over real HTTP by a thread of this process.
 
+The flow is the production one from the API on: System Two events
+(``ingest.testing.event_generator``) are POSTed, signed, to ``/v1/{stream}``; the stand-in
+Firehose runs the real transform handler and writes GZIP files to S3; S3 notifies SQS; the real
+consumer registers the files and enqueues the real import task; the worker imports them. At the
+end the database is compared with the fold of the events (``ingest.testing.oracle``) when the
+demo started on empty tables.
+
 Modules: ``run`` (the options and the run), ``aws`` (moto's bucket, queues and notifications,
 and this process's settings pointed at them), ``services`` (the embedded Celery worker, the
 consumer thread, the HTTP server), ``sending`` (the signed API client and the senders),
-``summary`` (what the run did, counted and printed). The event generator, the oracle and the
-comparator come from ``ingest.testing``.
-
-The flow is the production one from the API on: System Two events (``ingest.testing.event_generator``) are
-POSTed, signed, to ``/v1/{stream}``; the stand-in Firehose runs the real transform handler and
-writes GZIP files to S3; S3 notifies SQS; the real consumer registers the files and enqueues the
-real import task; the worker imports them. At the end the database is compared with the fold of
-the events (``expected_state``) when the demo started on empty tables.
+``summary`` (what the run did, counted and printed). The demo needs requirements-dev.txt (moto).
 """
