@@ -9,9 +9,9 @@ from pathlib import Path
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportLineError, ImportStatus
-from ingest.services.event_generator import generate_events
 from ingest.services.importing import import_file
 from ingest.services.registration import register_local_file
+from ingest.testing.event_generator import generate_events
 from transforms.system_one.writer import write_record
 
 # A bad line that would run script if the admin ever rendered file data as HTML.

@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ingest.testing.database import truncate_tables
 from tests.bench.database import create_bench_database, drop_bench_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,21 +111,11 @@ def make_files(folder: Path, orders: int, lines_per_order: int, lines_per_file: 
     return paths, total
 
 
-def _reset_tables() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE website_orderline, website_order, website_customer, ingest_importlineerror,"
-            " ingest_importattempt, ingest_importfile CASCADE"
-        )
-
-
 def run_importer(paths: list[Path]) -> float:
     from ingest.services.importing import import_file
     from ingest.services.registration import register_local_file
 
-    _reset_tables()
+    truncate_tables()
     start = time.perf_counter()
     for path in paths:
         f, _ = register_local_file(path)
@@ -142,7 +133,7 @@ def run_baseline(paths: list[Path], limit: int | None) -> tuple[float, int]:
     from transforms.system_one.reader import iter_lines
     from website.models import MODELS_BY_STREAM
 
-    _reset_tables()
+    truncate_tables()
     done = 0
     start = time.perf_counter()
     for path in paths:
@@ -176,7 +167,7 @@ def peak_rss_of_import(path: Path) -> tuple[float, float]:
         "assert o.status == 'imported', o;"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, o.counts['lines_total'] / dt)"
     )
-    _reset_tables()
+    truncate_tables()
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)],
         cwd=ROOT,

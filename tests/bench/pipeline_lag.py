@@ -22,6 +22,7 @@ lines) at a steady rate, then as one burst, and reports:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -48,15 +49,6 @@ class Run:
     durations: list[float]  # the import time of each file, same order
 
 
-def _truncate_all() -> None:
-    from django.apps import apps
-    from django.db import connection
-
-    tables = [m._meta.db_table for app in ("website", "ingest") for m in apps.get_app_config(app).get_models()]
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
-
-
 def cron_baseline(
     arrivals: list[float], durations: list[float], interval: float = 60.0, phases: int = 60
 ) -> list[float]:
@@ -80,7 +72,7 @@ def cron_baseline(
 def _measure(label: str, workers: int, files: int, lines: int, rate: float, put, wait_done) -> Run:
     from ingest.models import ImportFile
     from ingest.services.metrics import percentile
-    from tests.e2e.pipeline import firehose_body, firehose_key, order_events
+    from ingest.testing.samples import firehose_body, firehose_key, order_events
 
     run_id = uuid.uuid4().hex[:6]
     bodies = [firehose_body(order_events(lines, start=n * lines, run=run_id)) for n in range(files)]
@@ -159,33 +151,25 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
     from django.db import connections
-    from moto.server import ThreadedMotoServer
 
     from ingest.models import ImportFile
     from ingest.services.metrics import summarize
-    from tests.e2e.pipeline import (
-        aws_clients,
-        child_env,
-        create_bucket_and_queue,
-        free_port,
-        start_consumer,
-        start_redis,
-        start_worker,
-        wait_until,
-    )
+    from ingest.testing.aws import aws_clients, create_bucket_and_queue, moto_server
+    from ingest.testing.database import truncate_tables
+    from ingest.testing.processes import child_env, start_consumer, start_redis, start_worker
+    from ingest.testing.utilities import free_port, wait_until
 
     call_command("migrate", verbosity=0)
     log_dir = Path(args.keep_logs or tempfile.mkdtemp(prefix="pipeline-bench-"))
-    moto_port, redis_port = free_port(), free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{moto_port}"
+    redis_port = free_port()
+    moto = contextlib.ExitStack()
+    endpoint = moto.enter_context(moto_server())
     broker_url = f"redis://127.0.0.1:{redis_port}/0"
     redis_server = start_redis(redis_port, log_dir)
     runs: list[Run] = []
     try:
         for workers in [int(w) for w in args.workers.split(",")]:
-            _truncate_all()
+            truncate_tables()
             requests.post(f"{endpoint}/moto-api/reset", timeout=10)
             redis_lib.Redis.from_url(broker_url).flushdb()
             s3, sqs = aws_clients(endpoint)
@@ -228,7 +212,7 @@ def main() -> int:
     finally:
         connections.close_all()
         redis_server.stop()
-        moto.stop()
+        moto.close()
         drop_bench_database(url, bench_name)
 
     print(f"\npipeline lag, put_object -> committed rows ({args.files} files x {args.lines} order lines per phase)")

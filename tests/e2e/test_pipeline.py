@@ -11,15 +11,9 @@ import time
 import pytest
 
 from ingest.models import ImportAttempt, ImportFile, RejectedMessage
-from tests.e2e.pipeline import (
-    firehose_body,
-    firehose_key,
-    free_port,
-    notification_body,
-    order_events,
-    wait_until,
-    worker_children,
-)
+from ingest.testing.processes import worker_children
+from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events
+from ingest.testing.utilities import free_port, wait_until
 from website.models import Order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]

@@ -10,10 +10,12 @@ import pytest
 from django.db import connection
 
 from ingest.models import ImportAttempt, ImportFile
-from ingest.services.event_generator import expected_state, generate_events
 from ingest.services.importing import ImportBusy, import_file
 from ingest.services.registration import register_local_file
-from tests.ingest.helpers import differences, write_files
+from ingest.testing.comparator import differences
+from ingest.testing.event_generator import generate_events
+from ingest.testing.oracle import expected_state
+from ingest.testing.samples import write_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

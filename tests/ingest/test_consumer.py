@@ -18,14 +18,8 @@ from django.utils import timezone
 from ingest.models import ImportFile, ImportStatus, RejectedMessage
 from ingest.services.consumer import ConsumerOptions, EventConsumer
 from ingest.services.metrics import lag_percentiles, percentile, summarize
-from tests.e2e.pipeline import (
-    aws_clients,
-    create_bucket_and_queue,
-    firehose_body,
-    firehose_key,
-    notification_body,
-    order_events,
-)
+from ingest.testing.aws import aws_clients, create_bucket_and_queue
+from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

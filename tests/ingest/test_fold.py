@@ -11,10 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.services.event_generator import expected_state, generate_events
 from ingest.services.importing import import_file
 from ingest.services.registration import register_local_file
-from tests.ingest.helpers import differences, reset_tables, write_files
+from ingest.testing.comparator import differences
+from ingest.testing.database import reset_tables
+from ingest.testing.event_generator import generate_events
+from ingest.testing.oracle import expected_state
+from ingest.testing.samples import write_files
 
 pytestmark = pytest.mark.django_db(transaction=False)
 

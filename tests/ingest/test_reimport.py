@@ -16,7 +16,8 @@ from ingest.services import reimport as reimport_service
 from ingest.services.importing import import_file
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.services.reimport import find_missing_objects, parse_when, reimport_files, select_files
-from tests.e2e.pipeline import aws_clients, firehose_body, firehose_key, order_events
+from ingest.testing.aws import aws_clients
+from ingest.testing.samples import firehose_body, firehose_key, order_events
 from website.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,8 @@ from django.core.files.storage import storages
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.tasks import backoff_seconds, import_file_task
-from tests.e2e.pipeline import firehose_body, firehose_key, free_port, order_events
+from ingest.testing.samples import firehose_body, firehose_key, order_events
+from ingest.testing.utilities import free_port
 from website.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def bucket(aws, settings):
-    from tests.e2e.pipeline import aws_clients
+    from ingest.testing.aws import aws_clients
 
     s3, _sqs = aws_clients(aws)
     s3.create_bucket(Bucket=settings.INGEST_BUCKET)

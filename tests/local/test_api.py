@@ -11,7 +11,8 @@ import pytest
 from ingest.local.api import MAX_BODY_BYTES
 from ingest.local.auth import sign
 from ingest.local.firehose import get_firehose
-from tests.local.helpers import checked, keys, order_event, read_gzip
+from ingest.testing.aws import keys, read_gzip
+from ingest.testing.samples import checked, order_event
 from transforms.system_one.writer import write_record
 
 pytestmark = pytest.mark.usefixtures("local_firehose")

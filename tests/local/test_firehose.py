@@ -26,7 +26,9 @@ from ingest.local.firehose import (
     UnknownStream,
     partition_key_of,
 )
-from tests.local.helpers import checked, keys, order_event, order_line_event, raw_object, read_gzip, wait_for
+from ingest.testing.aws import keys, raw_object, read_gzip
+from ingest.testing.samples import checked, order_event, order_line_event
+from ingest.testing.utilities import wait_until
 from transforms.system_one.writer import write_record
 
 KEY_RE = re.compile(
@@ -133,7 +135,7 @@ def test_batching_by_size(make, s3, bucket):
     assert keys(s3, bucket) == []  # 80 bytes: not due, and the interval is a minute away
 
     firehose.put_record("orders", records[2])  # 120 bytes buffered: due by size
-    [first] = wait_for(lambda: keys(s3, bucket, "orders/"), timeout=5)
+    [first] = wait_until(lambda: keys(s3, bucket, "orders/"), timeout=5)
     # A file holds at most the buffer size: the third record waits for the next one.
     assert read_gzip(s3, bucket, first) == records[0] + records[1]
     assert firehose.pending() == 1
@@ -150,7 +152,7 @@ def test_batching_by_time(make, s3, bucket):
     firehose.put_record("shipments", b"two")
     assert keys(s3, bucket) == []
 
-    [key] = wait_for(lambda: keys(s3, bucket, "shipments/"), timeout=10)
+    [key] = wait_until(lambda: keys(s3, bucket, "shipments/"), timeout=10)
     assert time.monotonic() - put_at >= 1.0
     assert read_gzip(s3, bucket, key) == b"onetwo"
     assert firehose.pending() == 0

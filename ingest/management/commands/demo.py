@@ -8,7 +8,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.services.demo import DEFAULT_EVENTS, DemoOptions, format_summary, run_demo
+from ingest.demo.run import DEFAULT_EVENTS, DemoOptions, run_demo
+from ingest.demo.summary import format_summary
 
 
 def _errors_only(record: logging.LogRecord) -> bool:

@@ -1,46 +1,14 @@
-"""Test helpers: write events as System One files the way Firehose lands them, and compare the
-database with the fold of the events."""
+"""The comparator: how the nine website tables differ from the oracle's fold of the events."""
 
 from __future__ import annotations
 
-import gzip
-from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from ingest.models import ImportAttempt, ImportFile, ImportLineError
-from ingest.services.event_generator import ExpectedState
+from ingest.testing.oracle import ExpectedState
 from transforms.events import parse_timestamp
 from transforms.streams import STREAMS
-from transforms.system_one.writer import write_record
-from website.models import MODELS_BY_STREAM
-
-
-def write_files(events: list[dict], folder: Path, *, per_file: int = 25, compress: bool = True) -> list[Path]:
-    """Firehose-shaped files: per stream, records concatenated (newline-terminated), GZIP'd."""
-    by_stream: dict[str, list[dict]] = defaultdict(list)
-    for event in events:
-        if "_invalid" not in event:
-            by_stream[event["stream"]].append(event)
-    paths = []
-    for stream, stream_events in by_stream.items():
-        for n, start in enumerate(range(0, len(stream_events), per_file)):
-            payload = "".join(write_record(e) for e in stream_events[start : start + per_file]).encode()
-            path = folder / stream / "2026" / "11" / "27" / "10" / f"local-{stream}-1-2026-11-27-10-00-00-{n:04d}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(gzip.compress(payload) if compress else payload)
-            paths.append(path)
-    return paths
-
-
-def reset_tables() -> None:
-    for model in MODELS_BY_STREAM.values():
-        model.objects.all().delete()
-    ImportLineError.objects.all().delete()
-    ImportAttempt.objects.all().delete()
-    ImportFile.objects.all().delete()
 
 
 def _expected_value(spec_type: str, value: Any) -> Any:
@@ -56,7 +24,10 @@ def _expected_value(spec_type: str, value: Any) -> Any:
 
 
 def differences(expected: ExpectedState) -> list[str]:
-    """Every way in which the database differs from the fold (empty when equal)."""
+    """Every way in which the database differs from the fold (empty when equal): rows missing or
+    unexpected, deleted/placeholder flags, source version and event, every column, order quotes."""
+    from website.models import MODELS_BY_STREAM
+
     problems: list[str] = []
     for stream, spec in STREAMS.items():
         model = MODELS_BY_STREAM[stream]

@@ -5,8 +5,8 @@ arrival order: several versions per entity, exact duplicates (retries), stale ve
 deletes (some re-created later), equal versions told apart by occurredAt, references to
 entities whose own events never come (placeholders), children before parents, estimates
 before their orders, references that change between versions, and text full of the
-characters a line format trips over. ``expected_state`` is the fold of such events: what
-the database must hold whatever the order in which they are imported.
+characters a line format trips over. ``ingest.testing.oracle.expected_state`` is the fold of
+such events: what the database must hold whatever the order in which they are imported.
 
 Used by the demo, the benchmarks and the tests; plain Python, no Django.
 """
@@ -22,8 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from transforms.events import parse_timestamp
-from transforms.streams import STREAMS, StreamSpec
+from transforms.streams import STREAMS
 
 BASE_TIME = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 TRICKY_TEXT = [
@@ -387,87 +386,3 @@ def _invalid_event(rng: random.Random, index: int, template: dict | None) -> dic
         event["data"].pop(required[0], None)
     event["_invalid"] = kind
     return event
-
-
-# --- The fold -----------------------------------------------------------------------------
-
-
-def _rank(event: dict) -> tuple:
-    return (event["version"], parse_timestamp(event["occurredAt"]), event["eventId"])
-
-
-@dataclass
-class ExpectedRow:
-    stream: str
-    key: tuple
-    is_deleted: bool
-    is_placeholder: bool
-    source_version: int | None
-    source_event_id: str | None
-    data: dict[str, Any] | None  # the winner's data for a live row; None for deleted rows and placeholders
-    quote: tuple[str | None, int | None] = (None, None)  # orders only
-
-
-@dataclass
-class ExpectedState:
-    rows: dict[str, dict[tuple, ExpectedRow]]
-    # Placeholders a deleted row's retained data may still justify (which upsert a deleted row
-    # keeps depends on arrival order, as the contract's "stale changes nothing" implies).
-    optional_placeholders: dict[str, set[tuple]]
-
-
-def _references(spec: StreamSpec, data: dict) -> list[tuple[str, Any]]:
-    return [(f.references.stream, data.get(f.name)) for f in spec.references if data.get(f.name) is not None]
-
-
-def expected_state(events: Iterable[dict]) -> ExpectedState:
-    """The fold: per key the highest (version, occurredAt, eventId) wins; placeholders for what
-    live rows refer to; quotes of orders from their latest live estimate."""
-    winners: dict[tuple[str, tuple], dict] = {}
-    upserts_of: dict[tuple[str, tuple], list[dict]] = {}
-    for event in events:
-        if "_invalid" in event:
-            continue
-        spec = STREAMS[event["stream"]]
-        key = tuple(event["key"][name] for name in spec.key_names)
-        ident = (spec.name, key)
-        current = winners.get(ident)
-        if current is None or _rank(event) > _rank(current):
-            winners[ident] = event
-        if event["eventType"] == "upsert":
-            upserts_of.setdefault(ident, []).append(event)
-
-    rows: dict[str, dict[tuple, ExpectedRow]] = {name: {} for name in STREAMS}
-    for (stream, key), event in winners.items():
-        live = event["eventType"] == "upsert"
-        rows[stream][key] = ExpectedRow(
-            stream, key, not live, False, event["version"], event["eventId"], event["data"] if live else None
-        )
-
-    optional: dict[str, set[tuple]] = {name: set() for name in STREAMS}
-    for stream, key in list(winners):
-        row = rows[stream][key]
-        spec = STREAMS[stream]
-        if row.data is not None:
-            for parent, value in _references(spec, row.data):
-                if (value,) not in rows[parent]:
-                    rows[parent][(value,)] = ExpectedRow(parent, (value,), False, True, None, None, None)
-        else:
-            for upsert in upserts_of.get((stream, key), []):
-                for parent, value in _references(spec, upsert["data"]):
-                    optional[parent].add((value,))
-    for parent, keys in optional.items():
-        optional[parent] = {k for k in keys if k not in rows[parent]}
-
-    best: dict[str, tuple] = {}
-    for key, row in rows["estimates"].items():
-        if row.data is None or row.data.get("orderNumber") is None:
-            continue
-        order = row.data["orderNumber"]
-        event = winners[("estimates", key)]
-        candidate = (parse_timestamp(event["occurredAt"]), key[0], row.data["quoteNumber"], row.data["quoteVersion"])
-        if order not in best or candidate[:2] > best[order][:2]:
-            best[order] = candidate
-    for order, (_when, _number, quote_number, quote_version) in best.items():
-        rows["orders"][(order,)].quote = (quote_number, quote_version)
-    return ExpectedState(rows, optional)

@@ -1,0 +1,9 @@
+"""The development harness shared by the demo, the tests and the benchmarks; never imported by
+the pipeline itself (it needs requirements-dev.txt: moto, psutil).
+
+``event_generator`` makes realistic System Two events, ``oracle`` folds them into the state the
+contract promises, ``comparator`` tells how the database differs from it; ``samples`` holds
+hand-made events and Firehose-shaped files, ``aws`` moto and the bucket/queue of ``infra/``,
+``processes`` the worker, consumer and Redis processes of end-to-end runs, ``pipeline`` one
+end-to-end run's resources and processes, ``database`` and ``utilities`` the rest.
+"""
