@@ -11,20 +11,37 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The types and the limits of their values are defined with their rules, in field_types.
+from .field_types import (
+    FIELD_TYPES,
+    INT_MAX,
+    INT_MIN,
+    MAX_CODE_LENGTH,
+    MAX_KEY_LENGTH,
+    MONEY_DECIMAL_PLACES,
+    MONEY_MAX_DIGITS,
+)
+
 STREAMS_FILE = Path(__file__).with_name("streams.json")
 
-# Limits that the website's columns impose; the transform rejects what would not fit
-# so that a bad event fails at the edge, with a reason, instead of inside a batch.
-MAX_KEY_LENGTH = 128
-MAX_CODE_LENGTH = 64
-MONEY_MAX_DIGITS = 28
-MONEY_DECIMAL_PLACES = 4
-INT_MIN = -(2**63)
-INT_MAX = 2**63 - 1
-
-FIELD_TYPES = frozenset(
-    {"string", "code", "enum", "money", "decimal", "date", "timestamp", "int", "bool", "string_list", "object"}
-)
+__all__ = [
+    "BY_RECORD_TYPE",
+    "FIELD_TYPES",
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_CODE_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MONEY_DECIMAL_PLACES",
+    "MONEY_MAX_DIGITS",
+    "STREAMS",
+    "STREAMS_FILE",
+    "STREAM_NAMES",
+    "FieldSpec",
+    "Reference",
+    "StreamSpec",
+    "load_streams",
+    "snake_case",
+]
 
 
 def snake_case(name: str) -> str:

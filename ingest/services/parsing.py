@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from ingest.services.rows import RowEvent
-from transforms.events import parse_timestamp
+from transforms.field_types import field_type
 from transforms.streams import STREAMS, StreamSpec
 from transforms.system_one.reader import SystemOneFormatError, read_record
+from transforms.timestamps import to_datetime
 
 
 class LineRejected(ValueError):
@@ -23,33 +22,12 @@ def raw_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="backslashreplace")
 
 
-def to_datetime(value: str) -> datetime:
-    """An RFC 3339 timestamp the reader has already checked, as an aware datetime.
-
-    ``fromisoformat`` takes the common shapes in C; the rest (lower-case ``t``/``z``, more
-    than six fractional digits) go through the transform's own parser.
-    """
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return parse_timestamp(value)
-    return parsed if parsed.tzinfo is not None else parse_timestamp(value)
-
-
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "money": Decimal,
-    "decimal": Decimal,
-    "date": date.fromisoformat,
-    "timestamp": to_datetime,
-}
-
-
 @cache
 def _column_plan(stream: str) -> tuple[tuple[str, str | None, str, Callable[[Any], Any] | None], ...]:
     """(data field, sub-field or None, attname, converter) for every stored value of a stream."""
     plan = []
     for path, attname, spec in STREAMS[stream].columns():
-        plan.append((path[0], path[1] if len(path) > 1 else None, attname, _CONVERTERS.get(spec.type)))
+        plan.append((path[0], path[1] if len(path) > 1 else None, attname, field_type(spec).convert))
     return tuple(plan)
 
 

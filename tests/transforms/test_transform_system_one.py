@@ -17,6 +17,7 @@ from transforms.streams import STREAM_NAMES, STREAMS
 from transforms.system_one import SystemOneFormatError, SystemOneRecord, read_record, write_record
 from transforms.system_one import reader as reader_module
 from transforms.system_one.escaping import escape_element, escape_name, escape_value, unescape
+from transforms.system_one.fast import FAST
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "system-one-format.md"
 EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
@@ -158,7 +159,7 @@ def test_reader_paths_agree_on_damaged_lines_and_accept_only_valid_events(line):
 
 
 def test_typical_lines_take_the_fast_path():
-    fast = reader_module._FAST["OLN"]
+    fast = FAST["OLN"]
     line = write_record(order_line())[:-1]
     match = fast.upsert.fullmatch(line)
     assert match is not None
@@ -169,13 +170,13 @@ def test_typical_lines_take_the_fast_path():
     delete_line = write_record(delete)[:-1]
     assert fast.read_delete(fast.delete.fullmatch(delete_line), delete_line) == read_record(delete_line)
     customer_line = write_record(customer())[:-1]
-    assert reader_module._FAST["CUS"].upsert.fullmatch(customer_line) is not None
+    assert FAST["CUS"].upsert.fullmatch(customer_line) is not None
     # extras (written last) stay on the fast path
     extra = customer() | {"traceId": "t|1"}
     extra["data"] = extra["data"] | {"loyalty": {"tier": 2}}
     extra["data"]["billingAddress"] = extra["data"]["billingAddress"] | {"gate.code": "12=34"}
     extra_line = write_record(extra)[:-1]
-    fast_customer = reader_module._FAST["CUS"]
+    fast_customer = FAST["CUS"]
     record = fast_customer.read_upsert(fast_customer.upsert.fullmatch(extra_line), extra_line)
     assert record is not None and record.to_event() == extra
     null_delete = write_record(delete | {"data": None, "x": [1]})[:-1]

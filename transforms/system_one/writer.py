@@ -3,61 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from ..events import ENVELOPE_FIELDS
+from ..field_types import Encoder, encode_int, field_type
 from ..streams import STREAMS, FieldSpec, StreamSpec
-from .escaping import NULL, escape_element, escape_name, escape_value
+from .escaping import NULL, escape_name, escape_value
 
 __all__ = ["OPERATIONS", "write_record"]
 
 OPERATIONS = {"upsert": "U", "delete": "D"}
-
-Encoder = Callable[[object], str]
 
 
 def _json(value: object) -> str:
     return escape_value(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
 
 
-def _list(value: object) -> str:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return "".join([escape_element(item) + ";" for item in value])  # every element ends in ";"
-
-
-def _int(value: object) -> str:
-    if type(value) is not int:
-        raise TypeError(f"expected an int, got {type(value).__name__}")
-    return str(value)
-
-
-def _bool(value: object) -> str:
-    if value is True:
-        return "T"
-    if value is False:
-        return "F"
-    raise TypeError(f"expected a bool, got {type(value).__name__}")
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    return escape_value(value)
-
-
-_ENCODERS: dict[str, Encoder] = {
-    "string": _text,
-    "code": _text,
-    "enum": _text,
-    "money": _text,
-    "decimal": _text,
-    "date": _text,
-    "timestamp": _text,
-    "int": _int,
-    "bool": _bool,
-    "string_list": _list,
-}
+def _by_members(value: object) -> str:
+    raise TypeError("an object field is written member by member")
 
 
 class _ObjectLayout:
@@ -68,7 +30,7 @@ class _ObjectLayout:
             if sub.type == "object":
                 raise ValueError(f"{spec.name}.{sub.name}: objects inside objects are not part of layout 1")
         self.subs: tuple[tuple[str, str, Encoder], ...] = tuple(
-            (sub.name, f"{spec.name}.{sub.name}=", _ENCODERS[sub.type]) for sub in spec.fields
+            (sub.name, f"{spec.name}.{sub.name}=", field_type(sub).encode) for sub in spec.fields
         )
         self.known = frozenset(sub.name for sub in spec.fields)
 
@@ -80,11 +42,11 @@ class _WriteLayout:
         self.record_type = spec.record_type
         self.version = str(spec.layout_version)
         self.key: tuple[tuple[str, str, Encoder], ...] = tuple(
-            (f.name, f.name + "=", _ENCODERS[f.type]) for f in spec.key
+            (f.name, f.name + "=", field_type(f, key=True).encode) for f in spec.key
         )
-        self.data: tuple[tuple[str, str, Encoder | None, _ObjectLayout | None], ...] = tuple(
-            (f.name, f.name + "=", None, _ObjectLayout(f)) if f.type == "object" else
-            (f.name, f.name + "=", _ENCODERS[f.type], None)
+        self.data: tuple[tuple[str, str, Encoder, _ObjectLayout | None], ...] = tuple(
+            (f.name, f.name + "=", _by_members, _ObjectLayout(f)) if f.type == "object" else
+            (f.name, f.name + "=", field_type(f).encode, None)
             for f in spec.fields
         )  # fmt: skip
         self.known = frozenset(spec.key_names) | frozenset(f.name for f in spec.fields)
@@ -109,13 +71,13 @@ def write_record(event: dict, stream: str | None = None) -> str:
         layout.version,
         OPERATIONS[event["eventType"]],
         escape_value(event["eventId"]),
-        _int(event["version"]),
+        encode_int(event["version"]),
         escape_value(event["occurredAt"]),
     ]
     append = parts.append
     key = event["key"]
-    for field, prefix, encode in layout.key:
-        append(prefix + encode(key[field]))
+    for field, prefix, encode_key in layout.key:
+        append(prefix + encode_key(key[field]))
 
     if upsert:
         data = event["data"]
