@@ -8,7 +8,7 @@ get one of their own (their values), and a key string or a string that reference
 entity gets ``KEY_STRING`` (it holds a key: non-empty, at most ``MAX_KEY_LENGTH`` long).
 ``object`` is not a value type: its members are fields of their own, which every stage walks.
 
-Standard library only (the transform Lambda imports this), and cheap to import: patterns are
+Standard library only (the transform Lambda imports this), and cheap to import: the fast path's patterns are
 kept as text and compiled by the reader, which the Lambda never loads.
 """
 
