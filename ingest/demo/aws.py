@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.conf import settings
 from django.test.utils import override_settings
@@ -46,12 +47,10 @@ def create_aws_resources(endpoint: str, region: str) -> DemoAws:
 @contextlib.contextmanager
 def demo_settings(aws: DemoAws) -> Iterator[None]:
     """Point this process's settings at the embedded services; undone on exit."""
-    from django.core.files.storage import storages
-
     from ingest.local.firehose import reset_firehose
     from website.celery import app
 
-    ingest_storage = dict(settings.STORAGES["ingest"])
+    ingest_storage: dict[str, Any] = dict(cast(dict[str, Any], settings.STORAGES["ingest"]))
     ingest_storage["OPTIONS"] = {**ingest_storage["OPTIONS"], "endpoint_url": aws.endpoint, "bucket_name": aws.bucket}
     overrides = {
         "AWS_ENDPOINT_URL": aws.endpoint,
@@ -72,14 +71,12 @@ def demo_settings(aws: DemoAws) -> Iterator[None]:
     }
     saved_celery = {name: app.conf.get(name) for name in celery_overrides}
     reset_firehose()
+    # override_settings announces the STORAGES change (setting_changed): Django forgets the ingest
+    # storage it built, here and again on exit.
     with override_settings(**overrides):
-        storages._storages.pop("ingest", None)
-        storages._backends = None
         app.conf.update(celery_overrides)
         try:
             yield
         finally:
             reset_firehose()
             app.conf.update(saved_celery)
-            storages._storages.pop("ingest", None)
-            storages._backends = None

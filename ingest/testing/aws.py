@@ -30,24 +30,28 @@ def moto_server(port: int = 0) -> Iterator[str]:
         server.stop()
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @contextlib.contextmanager
 def fake_aws_credentials() -> Iterator[None]:
     """moto accepts any credentials; never sign local requests with a developer's real ones."""
-    names = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_SESSION_TOKEN": None}
-    saved = {name: os.environ.get(name) for name in names}
+    fake: dict[str, str | None] = {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_SESSION_TOKEN": None,
+    }
+    saved = {name: os.environ.get(name) for name in fake}
+    _set_environment(fake)
     try:
-        for name, value in names.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(saved)
 
 
 def aws_clients(endpoint: str):
