@@ -6,12 +6,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
 
 from django.conf import settings
 from django.test.utils import override_settings
 
-from ingest.testing.aws import enable_notifications
+from ingest.testing.aws import enable_notifications, storages_with_endpoint
 
 DEMO_BUCKET = "erp-ingest-demo"
 DEMO_QUEUE = "erp-ingest-demo"
@@ -50,13 +49,11 @@ def demo_settings(aws: DemoAws) -> Iterator[None]:
     from ingest.local.firehose import reset_firehose
     from website.celery import app
 
-    ingest_storage: dict[str, Any] = dict(cast(dict[str, Any], settings.STORAGES["ingest"]))
-    ingest_storage["OPTIONS"] = {**ingest_storage["OPTIONS"], "endpoint_url": aws.endpoint, "bucket_name": aws.bucket}
     overrides = {
         "AWS_ENDPOINT_URL": aws.endpoint,
         "INGEST_BUCKET": aws.bucket,
         "INGEST_QUEUE_URL": aws.queue_url,
-        "STORAGES": {**settings.STORAGES, "ingest": ingest_storage},
+        "STORAGES": storages_with_endpoint(settings.STORAGES, aws.endpoint, aws.bucket),
         "CELERY_BROKER_URL": "memory://localhost/",
         "CELERY_TASK_ALWAYS_EAGER": False,
         "INGEST_LOCAL_API_ENABLED": True,

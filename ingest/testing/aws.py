@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from transforms.streams import STREAM_NAMES
 
@@ -52,6 +53,13 @@ def fake_aws_credentials() -> Iterator[None]:
         yield
     finally:
         _set_environment(saved)
+
+
+def storages_with_endpoint(storages: dict[str, Any], endpoint: str, bucket: str = "") -> dict[str, Any]:
+    """A copy of the STORAGES setting whose ``ingest`` storage talks to ``endpoint`` (and ``bucket``)."""
+    ingest = dict(storages["ingest"])
+    ingest["OPTIONS"] = {**ingest["OPTIONS"], "endpoint_url": endpoint, **({"bucket_name": bucket} if bucket else {})}
+    return {**storages, "ingest": ingest}
 
 
 def aws_clients(endpoint: str):
