@@ -20,8 +20,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "postgres" in item.keywords and vendor != "postgresql":
             item.add_marker(skip_pg)
-        # Processes, a browser: never part of the fast loop (-m "not slow").
-        if "e2e" in item.keywords or "browser" in item.keywords:
+        # Processes, faults, a browser: never part of the fast loop (-m "not slow").
+        if any(marker in item.keywords for marker in ("e2e", "chaos", "browser")):
             item.add_marker(pytest.mark.slow)
 
 

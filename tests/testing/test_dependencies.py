@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_ONLY = {"moto", "pytest", "pytest_django", "hypothesis", "playwright", "psutil", "hcl2", "jsonschema", "requests"}
+DEV_ONLY = {"moto", "pytest", "pytest_django", "hypothesis", "playwright", "psutil", "hcl2", "requests"}
 HARNESS = ("ingest/demo/", "ingest/testing/")
 # The command that runs the demo is the one door from the pipeline to the harness.
 DEMO_COMMAND = "ingest/management/commands/demo.py"
