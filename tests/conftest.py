@@ -20,6 +20,9 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "postgres" in item.keywords and vendor != "postgresql":
             item.add_marker(skip_pg)
+        # Processes, faults, a browser: never part of the fast loop (-m "not slow").
+        if any(marker in item.keywords for marker in ("e2e", "chaos", "browser")):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -32,28 +35,19 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws(moto_endpoint, settings) -> Iterator[str]:
-    """Points the ingest's S3 storage (django-storages) at moto for one test; resets moto afterwards."""
+def aws(moto_endpoint, settings, monkeypatch) -> Iterator[str]:
+    """Points the ingest's S3 storage (django-storages) at moto for one test; resets moto afterwards.
+    Changing settings.STORAGES makes Django forget the storage it built (setting_changed)."""
     import requests
-    from django.core.files.storage import storages
+
+    from ingest.testing.aws import storages_with_endpoint
 
     settings.AWS_ENDPOINT_URL = moto_endpoint
-    ingest = dict(settings.STORAGES["ingest"])
-    ingest["OPTIONS"] = {**ingest["OPTIONS"], "endpoint_url": moto_endpoint}
-    settings.STORAGES = {**settings.STORAGES, "ingest": ingest}
-    storages._storages.pop("ingest", None)
-    storages._backends = None
-    old_env = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
+    settings.STORAGES = storages_with_endpoint(settings.STORAGES, moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     try:
         yield moto_endpoint
     finally:
-        storages._storages.pop("ingest", None)
-        storages._backends = None
-        if old_env is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = old_env
         requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
 
 

@@ -8,6 +8,8 @@ importer writes these tables with ``INSERT ... ON CONFLICT`` statements; see
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.db import models
 
 from transforms.streams import MAX_CODE_LENGTH, MAX_KEY_LENGTH, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, STREAMS
@@ -39,7 +41,7 @@ def enum_field(stream: str, field: str = "status") -> models.CharField:
 
 
 def reference(
-    to: str, to_field: str, related_name: str, *, null: bool = True, db_index: bool = True
+    to: str | type[models.Model], to_field: str, related_name: str, *, null: bool = True, db_index: bool = True
 ) -> models.ForeignKey:
     # No cascade in Django: the importer never deletes website rows (a delete event only
     # marks them), and a reference may point at a placeholder until its own event arrives.
@@ -59,6 +61,10 @@ def reference(
 
 class SourceTracked(models.Model):
     """What every website row keeps about the System Two event and the import that last wrote it."""
+
+    # Every concrete model gets Django's default manager; said here for the type checker, which
+    # gives an abstract model none.
+    objects: ClassVar[models.Manager[Any]]
 
     source_version = models.BigIntegerField(null=True, blank=True)
     source_event_id = models.CharField(max_length=36, null=True, blank=True)

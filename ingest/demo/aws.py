@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.test.utils import override_settings
 
-from ingest.testing.aws import enable_notifications
+from ingest.testing.aws import enable_notifications, storages_with_endpoint
 
 DEMO_BUCKET = "erp-ingest-demo"
 DEMO_QUEUE = "erp-ingest-demo"
@@ -46,18 +46,14 @@ def create_aws_resources(endpoint: str, region: str) -> DemoAws:
 @contextlib.contextmanager
 def demo_settings(aws: DemoAws) -> Iterator[None]:
     """Point this process's settings at the embedded services; undone on exit."""
-    from django.core.files.storage import storages
-
     from ingest.local.firehose import reset_firehose
     from website.celery import app
 
-    ingest_storage = dict(settings.STORAGES["ingest"])
-    ingest_storage["OPTIONS"] = {**ingest_storage["OPTIONS"], "endpoint_url": aws.endpoint, "bucket_name": aws.bucket}
     overrides = {
         "AWS_ENDPOINT_URL": aws.endpoint,
         "INGEST_BUCKET": aws.bucket,
         "INGEST_QUEUE_URL": aws.queue_url,
-        "STORAGES": {**settings.STORAGES, "ingest": ingest_storage},
+        "STORAGES": storages_with_endpoint(settings.STORAGES, aws.endpoint, aws.bucket),
         "CELERY_BROKER_URL": "memory://localhost/",
         "CELERY_TASK_ALWAYS_EAGER": False,
         "INGEST_LOCAL_API_ENABLED": True,
@@ -72,14 +68,12 @@ def demo_settings(aws: DemoAws) -> Iterator[None]:
     }
     saved_celery = {name: app.conf.get(name) for name in celery_overrides}
     reset_firehose()
+    # override_settings announces the STORAGES change (setting_changed): Django forgets the ingest
+    # storage it built, here and again on exit.
     with override_settings(**overrides):
-        storages._storages.pop("ingest", None)
-        storages._backends = None
         app.conf.update(celery_overrides)
         try:
             yield
         finally:
             reset_firehose()
             app.conf.update(saved_celery)
-            storages._storages.pop("ingest", None)
-            storages._backends = None

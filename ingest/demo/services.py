@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connections
@@ -103,7 +103,7 @@ def api_server(port: int = 0) -> Iterator[tuple[str, int]]:
             super().setup()
             # Headers and body leave in separate writes: without this, Nagle's algorithm and the
             # client's delayed ACK add 40 ms to every response.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            cast(socket.socket, self.connection).setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -115,7 +115,8 @@ def api_server(port: int = 0) -> Iterator[tuple[str, int]]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="demo-api", daemon=True)
     thread.start()
     try:
-        yield server.server_address[:2]
+        host, bound_port = server.server_address[:2]
+        yield str(host), int(bound_port)
     finally:
         server.shutdown()
         server.server_close()

@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from transforms.streams import STREAM_NAMES
 
@@ -30,24 +31,35 @@ def moto_server(port: int = 0) -> Iterator[str]:
         server.stop()
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @contextlib.contextmanager
 def fake_aws_credentials() -> Iterator[None]:
     """moto accepts any credentials; never sign local requests with a developer's real ones."""
-    names = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_SESSION_TOKEN": None}
-    saved = {name: os.environ.get(name) for name in names}
+    fake: dict[str, str | None] = {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_SESSION_TOKEN": None,
+    }
+    saved = {name: os.environ.get(name) for name in fake}
+    _set_environment(fake)
     try:
-        for name, value in names.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(saved)
+
+
+def storages_with_endpoint(storages: dict[str, Any], endpoint: str, bucket: str = "") -> dict[str, Any]:
+    """A copy of the STORAGES setting whose ``ingest`` storage talks to ``endpoint`` (and ``bucket``)."""
+    ingest = dict(storages["ingest"])
+    ingest["OPTIONS"] = {**ingest["OPTIONS"], "endpoint_url": endpoint, **({"bucket_name": bucket} if bucket else {})}
+    return {**storages, "ingest": ingest}
 
 
 def aws_clients(endpoint: str):

@@ -40,7 +40,11 @@ class ExpectedState:
 
 
 def _references(spec: StreamSpec, data: dict) -> list[tuple[str, Any]]:
-    return [(f.references.stream, data.get(f.name)) for f in spec.references if data.get(f.name) is not None]
+    return [
+        (f.references.stream, data.get(f.name))
+        for f in spec.references
+        if f.references is not None and data.get(f.name) is not None
+    ]
 
 
 def expected_state(events: Iterable[dict]) -> ExpectedState:

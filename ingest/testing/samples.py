@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from transforms.events import parse_event, validate_event
 from transforms.system_one.writer import write_record
@@ -123,7 +124,7 @@ def notification_body(
     """An S3 notification as AWS sends it (key URL-encoded with ``+`` for spaces)."""
     from urllib.parse import quote_plus
 
-    record = {
+    record: dict[str, Any] = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "us-east-1",

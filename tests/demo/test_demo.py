@@ -8,7 +8,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,13 +17,18 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
 from django.contrib.auth.hashers import check_password
 
 from ingest.local.auth import sign
 from ingest.models import ImportFile, ImportLineError
+from ingest.testing.utilities import free_port
 from website.models import MODELS_BY_STREAM
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# Each test runs the whole demo in a subprocess.
+pytestmark = pytest.mark.slow
 
 
 def demo_env(database: Path) -> dict[str, str]:
@@ -115,9 +119,7 @@ def test_demo_prints_a_readable_summary(tmp_path):
 def test_demo_keep_serves_the_live_pipeline(tmp_path):
     """``--keep``: after the summary the API and the admin stay up; an event POSTed then lands in
     the database through the whole pipeline; SIGINT stops everything cleanly."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     database = tmp_path / "demo.sqlite3"
     process = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--events", "30", "--keep", "--port", str(port)],

@@ -7,16 +7,12 @@ comments. Expressions stay HCL text wrapped in ``${...}``: ``for_each = local.st
 ``"${local.streams}"``.
 
 ``render`` evaluates the simple string templates the tests care about (``"${each.key}/..."``)
-with the given values, and ``TerraformConsole`` evaluates real HCL expressions with the
-installed ``terraform`` binary (no provider needed) where that matters.
+with the given values; ``hcl_eval`` evaluates the module's locals.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -132,72 +128,3 @@ def block(body: dict[str, Any], name: str) -> dict[str, Any]:
 def dynamic_blocks(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """The ``dynamic "<name>"`` blocks of a block body."""
     return [d[name] for d in blocks(body, "dynamic") if name in d]
-
-
-class TerraformConsole:
-    """Evaluates HCL expressions of the module's locals with ``terraform console``.
-
-    The module's ``locals`` that depend only on ``path.module``, ``var.environment`` and other
-    such locals are copied into a scratch configuration laid out like the repository (so that
-    ``${path.module}/../../../transforms/streams.json`` is the real file's copy), and every
-    expression is evaluated there, as Terraform would. No provider or network is needed.
-    """
-
-    def __init__(self, scratch: Path, environment: str = "pre-prod") -> None:
-        self.terraform = shutil.which("terraform")
-        if self.terraform is None:
-            raise FileNotFoundError("terraform is not installed")
-        raw_locals: dict[str, Any] = {}
-        for path in tf_files(MODULE):
-            with path.open(encoding="utf-8") as f:
-                # The round-trippable form for hcl2.dumps; heredocs as quoted strings, because
-                # hcl2 8.1 writes a heredoc inside an object with a comma after its end marker.
-                parsed = hcl2.load(f, serialization_options=hcl2.SerializationOptions(preserve_heredocs=False))
-            for blk in parsed.get("locals", []):
-                raw_locals.update({k: v for k, v in blk.items() if not k.startswith("__")})
-        self.local_names = self._evaluable(raw_locals)
-        module_dir = scratch / "infra" / "modules" / "ingest_pipeline"
-        module_dir.mkdir(parents=True)
-        (scratch / "transforms").mkdir()
-        shutil.copyfile(STREAMS_JSON, scratch / "transforms" / "streams.json")
-        chosen = {name: raw_locals[name] for name in self.local_names}
-        chosen["__is_block__"] = True
-        text = hcl2.dumps({"locals": [chosen]})
-        text += f'\nvariable "environment" {{\n  type    = string\n  default = "{environment}"\n}}\n'
-        (module_dir / "main.tf").write_text(text, encoding="utf-8")
-        self.directory = module_dir
-
-    @staticmethod
-    def _evaluable(raw_locals: dict[str, Any]) -> list[str]:
-        text = {name: json.dumps(value) for name, value in raw_locals.items()}
-        ok: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for name, source in text.items():
-                if name in ok or "data." in source:
-                    continue
-                if set(re.findall(r"\bvar\.([A-Za-z0-9_]+)", source)) - {"environment"}:
-                    continue
-                if set(re.findall(r"\blocal\.([A-Za-z0-9_]+)", source)) <= ok:
-                    ok.add(name)
-                    changed = True
-        return sorted(ok)
-
-    def evaluate(self, expression: str) -> Any:
-        """The value of ``expression`` (HCL), decoded from ``jsonencode``."""
-        result = subprocess.run(
-            [self.terraform, "console"],
-            input=f"jsonencode({expression})\n",
-            capture_output=True,
-            text=True,
-            cwd=self.directory,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"terraform console failed for {expression!r}:\n{result.stderr}")
-        # The console prints the jsonencode() string as an HCL string literal; JSON reads it.
-        # HCL escapes a literal "${" / "%{" as "$${" / "%%{", which JSON does not know.
-        literal = result.stdout.strip().splitlines()[-1].replace("$${", "${").replace("%%{", "%{")
-        return json.loads(json.loads(literal))

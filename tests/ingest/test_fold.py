@@ -42,6 +42,7 @@ def test_import_in_arrival_order_equals_fold(seed, tmp_path):
     assert differences(expected_state(events)) == []
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), seed=st.integers(0, 10_000), per_file=st.sampled_from([1, 7, 50]))
 def test_any_order_and_repeats_equal_fold(data, seed, per_file):
@@ -55,6 +56,7 @@ def test_any_order_and_repeats_equal_fold(data, seed, per_file):
         assert differences(expected_state(events)) == []
 
 
+@pytest.mark.slow
 def test_events_shuffled_within_files_equal_fold(tmp_path):
     events = generate_events(400, seed=42)
     rng = random.Random(7)

@@ -95,6 +95,7 @@ def test_valid_examples_pass_unchanged():
         assert parse_event(body(event), event["stream"]) == before
 
 
+@pytest.mark.slow
 @given(event_bodies())
 def test_generated_events_are_valid(pair):
     event, raw = pair

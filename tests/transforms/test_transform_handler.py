@@ -248,6 +248,7 @@ def test_empty_and_odd_invocations():
     assert all(isinstance(r["data"], str) for r in result["records"])
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(STREAM_NAMES).flatmap(lambda s: st.lists(event_bodies(s), min_size=1, max_size=6)))
 def test_generated_batches_round_trip_through_a_firehose_file(pairs):

@@ -92,6 +92,7 @@ def assert_round_trip(event: dict) -> SystemOneRecord:
 # --- round trip --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", STREAM_NAMES)
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
@@ -106,6 +107,7 @@ def test_round_trip_every_stream(stream, data):
     assert record.data == event.get("data")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(events())
 @example(order_line())
@@ -138,6 +140,7 @@ def mutated_lines(draw: st.DrawFn) -> str:
     return line
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(mutated_lines())
 def test_reader_paths_agree_on_damaged_lines_and_accept_only_valid_events(line):
