@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config as BotoConfig
+from django.core.exceptions import ImproperlyConfigured
 
 from website.env import PRODUCTION, env_bool, env_float, env_int, env_list, env_str
 
@@ -82,6 +83,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10))
+    # libpq TCP keepalives: a database host that vanished without closing the connection is noticed
+    # in about idle + interval * count seconds, not after the kernel's two hours. (The reverse case,
+    # an importer's machine gone, is bounded by the server's tcp_keepalives_*: docs/operations.md.)
+    DATABASES["default"]["OPTIONS"].setdefault("keepalives", 1)
+    DATABASES["default"]["OPTIONS"].setdefault("keepalives_idle", env_int("DATABASE_KEEPALIVES_IDLE", 10))
+    DATABASES["default"]["OPTIONS"].setdefault("keepalives_interval", env_int("DATABASE_KEEPALIVES_INTERVAL", 5))
+    DATABASES["default"]["OPTIONS"].setdefault("keepalives_count", env_int("DATABASE_KEEPALIVES_COUNT", 3))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -218,8 +226,18 @@ INGEST_CONSUMER_WAIT_SECONDS = env_int("INGEST_CONSUMER_WAIT_SECONDS", 10)
 # consumer enqueues again pending files whose task was lost (broker restarted, publish failed)...
 INGEST_SWEEP_INTERVAL_SECONDS = env_float("INGEST_SWEEP_INTERVAL_SECONDS", 30.0)
 INGEST_REQUEUE_AFTER_SECONDS = env_float("INGEST_REQUEUE_AFTER_SECONDS", 600.0)
-# ... and running files that nobody is importing (no row lock on PostgreSQL) for this long.
+# ... and running files that nobody is importing. On PostgreSQL the importer's row lock tells:
+# the consumer looks every INGEST_ORPHAN_CHECK_SECONDS (one cheap query). SQLite cannot see
+# another process's locks: there a running file is abandoned after this long (and the time limit).
 INGEST_ABANDONED_AFTER_SECONDS = env_float("INGEST_ABANDONED_AFTER_SECONDS", 120.0)
+INGEST_ORPHAN_CHECK_SECONDS = env_float("INGEST_ORPHAN_CHECK_SECONDS", 2.0)
+# SQS or the database unreachable: the consumer retries with exponential backoff up to this.
+INGEST_CONSUMER_BACKOFF_MAX_SECONDS = env_float("INGEST_CONSUMER_BACKOFF_MAX_SECONDS", 5.0)
+# Tests only: stop the process at a named crash point (ingest/services/crash_points.py).
+INGEST_CRASH_POINTS_ENABLED = env_bool("INGEST_TEST_CRASH_POINTS", False)
+INGEST_CRASH_POINT = env_str("INGEST_CRASH_POINT", "")
+if PRODUCTION and INGEST_CRASH_POINTS_ENABLED:
+    raise ImproperlyConfigured("INGEST_TEST_CRASH_POINTS is for tests; it cannot be on with DJANGO_ENV=production")
 
 LOGGING = {
     "version": 1,

@@ -10,11 +10,17 @@ has imported it. When the broker loses a task (Redis restarted without persisten
 that failed), the file is still pending, and the periodic sweep enqueues it again. The same
 sweep gives back files left ``running`` by a worker that died and whose message did not come
 back. Extra doorbells are harmless: the importer imports each file once.
+
+On PostgreSQL the check for running files runs every ``INGEST_ORPHAN_CHECK_SECONDS`` (one
+``FOR UPDATE SKIP LOCKED`` query, see ingest/services/lifecycle.py): a file whose importer died
+is importing again within seconds. SQS, Redis or the database unreachable never stop the loop:
+it backs off, logs one line when the outage starts and one when it ends, and resumes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -24,17 +30,20 @@ from functools import partial
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from ingest.models import DONE_STATUSES, ImportFile, ImportStatus, RejectedMessage
-from ingest.services.importing import mark_failed
+from ingest.models import ImportFile, ImportStatus, RejectedMessage
+from ingest.services import lifecycle
+from ingest.services.crash_points import crash_point
+from ingest.services.errors import DATABASE_GONE
 from ingest.services.notifications import UnreadableMessage, parse_notification
+from ingest.services.outages import Outage
 from ingest.services.registration import register_s3_object
 
 logger = logging.getLogger(__name__)
 
-TERMINAL_STATUSES = (*DONE_STATUSES, ImportStatus.FAILED)
+TERMINAL_STATUSES = lifecycle.TERMINAL_STATUSES
 # A file registered without a doorbell (its publish failed) gets one from the sweep after this long,
 # so that the sweep does not race the registrar that is about to ring it.
 UNENQUEUED_GRACE_SECONDS = 5.0
@@ -70,6 +79,8 @@ class ConsumerOptions:
     requeue_after: float = 600.0
     abandoned_after: float = 120.0
     max_redeliveries: int = 5
+    orphan_check_interval: float = 2.0
+    backoff_max: float = 5.0
 
     @classmethod
     def from_settings(cls, **overrides) -> ConsumerOptions:
@@ -80,6 +91,8 @@ class ConsumerOptions:
             "requeue_after": settings.INGEST_REQUEUE_AFTER_SECONDS,
             "abandoned_after": settings.INGEST_ABANDONED_AFTER_SECONDS,
             "max_redeliveries": settings.INGEST_MAX_REDELIVERIES,
+            "orphan_check_interval": settings.INGEST_ORPHAN_CHECK_SECONDS,
+            "backoff_max": settings.INGEST_CONSUMER_BACKOFF_MAX_SECONDS,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -124,6 +137,7 @@ class EventConsumer:
         if not 1 <= options.batch_size <= 10:
             raise ValueError("SQS returns 1 to 10 messages per receive")
         self.options = options
+        self._own_sqs = sqs is None
         self.sqs = sqs if sqs is not None else sqs_client(options.wait_time_seconds)
         self.enqueue = enqueue
         self.echo = echo or (lambda line: logger.info("%s", line))
@@ -131,6 +145,11 @@ class EventConsumer:
         self.enqueue_failures = 0
         self._stop = threading.Event()
         self._last_sweep = 0.0
+        self._last_orphan_check = 0.0
+        self.sqs_outage = Outage("SQS", logger)
+        self.broker_outage = Outage("the broker", logger)
+        self.db_outage = Outage("the database", logger)
+        self._broker_failed_this_round = False
 
     # --- stopping ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -143,14 +162,20 @@ class EventConsumer:
     # --- the doorbell -----------------------------------------------------------------------
     def _ring(self, import_file_id: int) -> None:
         """After commit: enqueue the import. A broker that is down leaves the file pending for the sweep."""
-        try:
-            self.enqueue(import_file_id)
-        except Exception as exc:  # any publish failure: the database still says "pending"
-            self.enqueue_failures += 1
-            logger.warning("could not enqueue file %s (the sweep will): %s", import_file_id, exc)
-            ImportFile.objects.filter(pk=import_file_id, status=ImportStatus.PENDING).update(enqueued_at=None)
-            return
-        self.enqueued_ids.add(import_file_id)
+        crash_point("consumer:before-enqueue")
+        # Once a publish has failed, the rest of this round does not wait on the broker one file at a time.
+        if not self._broker_failed_this_round:
+            try:
+                self.enqueue(import_file_id)
+            except Exception as exc:  # any publish failure: the database still says "pending"
+                self._broker_failed_this_round = True
+                self.broker_outage.failed(exc)
+            else:
+                self.broker_outage.recovered()
+                self.enqueued_ids.add(import_file_id)
+                return
+        self.enqueue_failures += 1
+        ImportFile.objects.filter(pk=import_file_id, status=ImportStatus.PENDING).update(enqueued_at=None)
 
     def _schedule(self, import_file_id: int) -> None:
         ImportFile.objects.filter(pk=import_file_id).update(enqueued_at=timezone.now())
@@ -161,14 +186,21 @@ class EventConsumer:
         kwargs = {
             "QueueUrl": self.options.queue_url,
             "MaxNumberOfMessages": self.options.batch_size,
-            "WaitTimeSeconds": self.options.wait_time_seconds,
+            "WaitTimeSeconds": self._poll_seconds(),
             "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
         }
         if self.options.visibility_timeout is not None:
             kwargs["VisibilityTimeout"] = self.options.visibility_timeout
         return self.sqs.receive_message(**kwargs).get("Messages", [])
 
+    def _poll_seconds(self) -> int:
+        """The long poll, shortened so that the loop comes round for the next check of running files."""
+        wait = self.options.wait_time_seconds
+        interval = self._orphan_check_interval()
+        return min(wait, max(1, math.ceil(interval))) if interval > 0 else wait
+
     def _delete(self, message: dict) -> bool:
+        crash_point("consumer:before-delete")
         try:
             self.sqs.delete_message(QueueUrl=self.options.queue_url, ReceiptHandle=message["ReceiptHandle"])
         except Exception as exc:  # the message comes back later; registering it again is harmless
@@ -197,6 +229,7 @@ class EventConsumer:
         """One DeleteMessageBatch call for the messages handled in one receive (at most 10)."""
         if not messages:
             return
+        crash_point("consumer:before-delete")
         entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
         try:
             response = self.sqs.delete_message_batch(QueueUrl=self.options.queue_url, Entries=entries)
@@ -212,6 +245,7 @@ class EventConsumer:
 
         Raises only for failures worth retrying (the database): the message is then not deleted."""
         result = MessageResult(message_id=message.get("MessageId", ""))
+        crash_point("consumer:before-registration")
         try:
             notification = parse_notification(message.get("Body", ""))
         except UnreadableMessage as exc:
@@ -248,62 +282,62 @@ class EventConsumer:
         return result
 
     # --- the sweep --------------------------------------------------------------------------
-    def sweep(self) -> list[int]:
-        """Enqueue again the pending files whose doorbell was lost and the running files nobody runs."""
+    def _orphan_check_interval(self) -> float:
+        """Seconds between checks of running files alone; 0 where they are not cheap (SQLite) or off."""
+        if self.options.sweep_interval <= 0 or connection.vendor != "postgresql":
+            return 0.0
+        return self.options.orphan_check_interval
+
+    def _lost_doorbells(self) -> list[int]:
         now = timezone.now()
+        return list(
+            ImportFile.objects.filter(status=ImportStatus.PENDING)
+            .filter(
+                Q(enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=UNENQUEUED_GRACE_SECONDS))
+                | Q(enqueued_at__lt=now - timedelta(seconds=self.options.requeue_after))
+            )
+            .values_list("pk", flat=True)[:1000]
+        )
+
+    def sweep(self, *, orphans_only: bool = False) -> list[int]:
+        """Enqueue again the running files nobody imports (their importer died: see lifecycle) and,
+        unless ``orphans_only``, the pending files whose doorbell was lost."""
         opts = self.options
-        to_ring: list[int] = []
-        give_up: list[tuple[int, int]] = []
+        self._broker_failed_this_round = False
         with transaction.atomic():
-            pending = list(
-                ImportFile.objects.filter(status=ImportStatus.PENDING)
-                .filter(
-                    Q(enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=UNENQUEUED_GRACE_SECONDS))
-                    | Q(enqueued_at__lt=now - timedelta(seconds=opts.requeue_after))
-                )
-                .values_list("pk", flat=True)[:1000]
+            orphans = lifecycle.requeue_orphans(
+                max_redeliveries=opts.max_redeliveries, abandoned_after=opts.abandoned_after
             )
-            abandoned_after = opts.abandoned_after
-            running = ImportFile.objects.filter(status=ImportStatus.RUNNING)
-            if connection.features.has_select_for_update_skip_locked:
-                # An importing worker holds the row lock for its whole transaction: a running file
-                # whose row we can lock has nobody importing it.
-                running = running.select_for_update(skip_locked=True)
-            else:
-                abandoned_after = max(abandoned_after, settings.CELERY_TASK_TIME_LIMIT + 60)
-            abandoned = list(
-                running.filter(updated_at__lt=now - timedelta(seconds=abandoned_after))
-                .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now))
-                .values_list("pk", "redeliveries")[:1000]
-            )
-            for pk, redeliveries in abandoned:
-                if redeliveries + 1 > opts.max_redeliveries:
-                    give_up.append((pk, redeliveries + 1))
-                    continue
-                ImportFile.objects.filter(pk=pk).update(
-                    status=ImportStatus.PENDING, redeliveries=F("redeliveries") + 1, updated_at=now
-                )
-                to_ring.append(pk)
-            to_ring.extend(pending)
+            to_ring = list(orphans.requeued)
+            if not orphans_only:
+                to_ring += [pk for pk in self._lost_doorbells() if pk not in orphans.requeued]
             for pk in to_ring:
                 self._schedule(pk)
-        for pk, count in give_up:
-            mark_failed(pk, f"gave up after {count} lost deliveries: abandoned while running", trigger="sweep")
         if to_ring:
             self.echo(f"sweep: enqueued again {len(to_ring)} file(s): {', '.join(f'#{pk}' for pk in to_ring[:20])}")
         return to_ring
 
     def maybe_sweep(self, *, force: bool = False) -> list[int]:
-        if self.options.sweep_interval <= 0 and not force:
+        """The full sweep every ``sweep_interval``; on PostgreSQL the running files in between, often."""
+        now = time.monotonic()
+        full = force or (self.options.sweep_interval > 0 and now - self._last_sweep >= self.options.sweep_interval)
+        interval = self._orphan_check_interval()
+        orphans = interval > 0 and now - self._last_orphan_check >= interval
+        if not (full or orphans):
             return []
-        if not force and time.monotonic() - self._last_sweep < self.options.sweep_interval:
-            return []
-        self._last_sweep = time.monotonic()
+        if full:
+            self._last_sweep = now
+        self._last_orphan_check = now
         try:
-            return self.sweep()
+            rung = self.sweep(orphans_only=not full)
+        except DATABASE_GONE as exc:
+            self.db_outage.failed(exc)
+            return []
         except Exception:
             logger.exception("sweep failed; trying again next interval")
             return []
+        self.db_outage.recovered()
+        return rung
 
     # --- draining ---------------------------------------------------------------------------
     def outstanding(self) -> int:
@@ -329,6 +363,19 @@ class EventConsumer:
         )
 
     # --- the loop ---------------------------------------------------------------------------
+    def _poll(self) -> list[dict] | None:
+        """One receive; None if SQS did not answer (after a backoff, with a fresh client)."""
+        try:
+            messages = self.receive()
+        except Exception as exc:  # SQS unreachable: back off, reconnect, poll again; never exit
+            self.sqs_outage.failed(exc)
+            self._stop.wait(min(self.options.backoff_max, 0.5 * 2 ** min(self.sqs_outage.failures, 6)))
+            if self._own_sqs:
+                self.sqs = sqs_client(self.options.wait_time_seconds)
+            return None
+        self.sqs_outage.recovered()
+        return messages
+
     def run(
         self,
         *,
@@ -339,31 +386,29 @@ class EventConsumer:
     ) -> RunSummary:
         summary = RunSummary()
         started = time.monotonic()
-        failures_in_a_row = 0
         self.maybe_sweep(force=self.options.sweep_interval > 0)
         while not self.stopping:
-            close_old_connections()
-            try:
-                messages = self.receive()
-                failures_in_a_row = 0
-            except Exception as exc:  # SQS unreachable: wait and poll again, never exit
-                failures_in_a_row += 1
+            close_old_connections()  # a connection the database dropped (restart) is replaced here
+            self._broker_failed_this_round = False
+            messages = self._poll()
+            if messages is None:
                 summary.errors += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures_in_a_row, 6))
-                logger.warning("receiving from %s failed (retry in %.1fs): %s", self.options.queue_url, delay, exc)
-                self._stop.wait(delay)
                 messages = []
             handled: list[dict] = []
             for message in messages:
                 try:
                     result = self.handle(message, delete=False)
                     handled.append(message)
-                except Exception:
+                except Exception as exc:
                     # The database is unwell: leave the message; it becomes visible again and is retried.
                     summary.errors += 1
-                    logger.exception("could not handle message %s; it stays in the queue", message.get("MessageId"))
+                    if isinstance(exc, DATABASE_GONE):
+                        self.db_outage.failed(exc)
+                    else:
+                        logger.exception("could not handle message %s; it stays in the queue", message.get("MessageId"))
                     close_old_connections()
                     continue
+                self.db_outage.recovered()
                 summary.messages += 1
                 summary.registered += len(result.registered)
                 summary.rejected += 1 if result.rejected else 0

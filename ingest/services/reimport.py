@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
-from django.db import OperationalError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.importing import ImportBusy, ImportOutcome, TransientImportError, import_file, is_lock_busy
+from ingest.services import lifecycle
+from ingest.services.importing import ImportBusy, ImportOutcome, TransientImportError, import_file
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.services.sources import s3_storage
 from transforms.streams import STREAM_NAMES
@@ -110,29 +110,6 @@ def select_files(
     return qs.order_by("created_at", "pk")
 
 
-def _reset(import_file_id: int, *, enqueue: bool) -> str:
-    """Back to pending (history kept); '' or why the file was left alone."""
-    now = timezone.now()
-    with transaction.atomic():
-        try:
-            f = ImportFile.objects.select_for_update(nowait=True).filter(pk=import_file_id).first()
-        except OperationalError as exc:
-            if is_lock_busy(exc):
-                # The importer holds the row lock for its whole transaction: it is being imported now.
-                return "being imported right now"
-            raise
-        if f is None:
-            return "no such file"
-        ImportFile.objects.filter(pk=f.pk).update(
-            status=ImportStatus.PENDING,
-            error_message="",
-            redeliveries=0,
-            enqueued_at=now if enqueue else None,
-            updated_at=now,
-        )
-    return ""
-
-
 def _enqueue_default(import_file_id: int, trigger: str) -> None:
     from ingest.tasks import import_file_task
 
@@ -158,7 +135,7 @@ def reimport_files(
         report.planned = ids
         return report
     for pk in ids:
-        reason = _reset(pk, enqueue=not sync)
+        reason = lifecycle.reset_for_reimport(pk, enqueue=not sync)
         if reason:
             report.skipped.append((pk, reason))
             continue

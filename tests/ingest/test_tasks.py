@@ -11,7 +11,8 @@ from django.core.files.storage import storages
 
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.registration import S3Object, register_s3_object
-from ingest.tasks import backoff_seconds, import_file_task
+from ingest.services.errors import DATABASE_GONE, ImportBusy, TransientImportError
+from ingest.tasks import import_file_task, retry_ceiling
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import free_port
 from website.models import Order
@@ -45,14 +46,24 @@ def run_redelivered(import_file_id: int) -> dict:
         import_file_task.pop_request()
 
 
-def test_backoff_grows_exponentially_with_jitter_and_a_cap():
-    for retries in range(12):
-        ceiling = min(60.0, 1.0 * 2**retries)
-        samples = [backoff_seconds(retries, base=1.0, cap=60.0) for _ in range(200)]
-        assert all(1.0 <= s <= ceiling for s in samples)
-        if ceiling > 2:
-            assert len(set(samples)) > 100  # jittered, not one fixed delay
-    assert max(backoff_seconds(30, base=1.0, cap=60.0) for _ in range(200)) <= 60.0
+def test_the_task_declares_its_retry_policy_from_settings(settings):
+    """Transient failures (the database's own included) are Celery's autoretry, with exponential
+    backoff, full jitter and a cap; ImportBusy is not among them: it has its own fixed countdown."""
+    task = import_file_task
+    assert set(task.autoretry_for) == {TransientImportError, *DATABASE_GONE}
+    assert not any(issubclass(ImportBusy, kind) for kind in task.autoretry_for)
+    assert task.retry_backoff == settings.INGEST_RETRY_BACKOFF_SECONDS
+    assert task.retry_backoff_max == settings.INGEST_RETRY_BACKOFF_MAX_SECONDS
+    assert task.retry_jitter is True
+    assert task.max_retries == settings.INGEST_TASK_MAX_RETRIES
+    assert task.acks_late and task.reject_on_worker_lost
+
+
+def test_retry_ceiling_doubles_up_to_the_cap(settings):
+    """The sweep leaves a file alone until its retry is due: the longest countdown Celery may draw."""
+    settings.INGEST_RETRY_BACKOFF_SECONDS = 2.0
+    settings.INGEST_RETRY_BACKOFF_MAX_SECONDS = 60.0
+    assert [retry_ceiling(n) for n in range(7)] == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
 
 
 def test_success(bucket, settings):
@@ -76,7 +87,7 @@ def test_permanent_failure_is_not_retried(bucket, settings):
     assert f.attempts.count() == 1 and f.attempts.get().status == "failed"
 
 
-def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings):
+def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings, monkeypatch):
     f = put_file(bucket, settings)
     # S3 unreachable: a connection refused on every call, without botocore's own retries.
     dead = f"http://127.0.0.1:{free_port()}"
@@ -90,7 +101,7 @@ def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings
     settings.AWS_ENDPOINT_URL = dead
     storages._storages.pop("ingest", None)
     storages._backends = None
-    settings.INGEST_TASK_MAX_RETRIES = 2
+    monkeypatch.setattr(import_file_task, "max_retries", 2)  # declared at import from INGEST_TASK_MAX_RETRIES
 
     result = import_file_task.apply(args=[f.pk]).get()
     assert result["status"] == "failed"
@@ -105,6 +116,7 @@ def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings
 def test_redelivery_is_counted_and_capped(bucket, settings):
     settings.INGEST_MAX_REDELIVERIES = 2
     f = put_file(bucket, settings)
+    ImportFile.objects.filter(pk=f.pk).update(status="running")  # what its lost worker left
     assert run_redelivered(f.pk)["status"] == "imported"
     f.refresh_from_db()
     assert f.redeliveries == 1 and f.status == "imported"

@@ -1,0 +1,55 @@
+"""One delivery of the import task: what a worker does with the message the broker handed it.
+
+The Celery task (ingest/tasks.py) only declares the retry policy and calls ``deliver``: a
+delivery that follows a lost one counts the loss (and may give up), then the file is imported;
+a transient failure on the last try allowed is recorded as the file's failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.models import ImportFile
+from ingest.services import lifecycle
+from ingest.services.errors import TransientImportError
+from ingest.services.importing import import_file
+
+
+@dataclass(frozen=True)
+class Delivery:
+    import_file_id: int
+    trigger: str = "task"  # why it runs, recorded on the attempt: task, reimport, sweep
+    task_id: str = ""
+    redelivered: bool = False  # the broker gave the message back: its first worker was lost
+    retries: int = 0  # tries before this one
+    last_try: bool = False  # a transient failure now is final
+    retry_within: float = 0.0  # the next retry, if any, is due within this many seconds
+
+
+def deliver(d: Delivery) -> dict:
+    """Run one delivery; a dict for the task's result. Raises ImportBusy and, unless ``last_try``,
+    TransientImportError (and the database's own errors) for the task to retry."""
+    missing = {"import_file_id": d.import_file_id, "status": "missing"}
+    if d.redelivered:
+        lost = lifecycle.note_lost_delivery(d.import_file_id, task_id=d.task_id)
+        if lost is lifecycle.Lost.MISSING:
+            return missing
+        if lost is lifecycle.Lost.GAVE_UP:
+            return {"import_file_id": d.import_file_id, "status": "failed"}
+    trigger = "retry" if d.retries else d.trigger
+    try:
+        outcome = import_file(d.import_file_id, trigger=trigger, task_id=d.task_id, retry_within=d.retry_within)
+    except ImportFile.DoesNotExist:
+        return missing
+    except TransientImportError as exc:
+        if not d.last_try:
+            raise
+        failed = lifecycle.fail(
+            d.import_file_id, f"gave up after {d.retries + 1} attempts: {exc}", trigger=trigger, task_id=d.task_id
+        )
+        return {"import_file_id": d.import_file_id, "status": failed.status}
+    return {
+        "import_file_id": d.import_file_id,
+        "status": outcome.status,
+        "skipped": outcome.skipped_reason,
+        "counts": outcome.counts,
+    }

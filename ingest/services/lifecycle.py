@@ -1,0 +1,279 @@
+"""The life of an ImportFile, in one place: every write of a file's or an attempt's status is here
+and nowhere else (tests/ingest/test_lifecycle.py reads the code of ingest/ to keep it so).
+
+    pending ──show_running──▶ running ──finish──▶ imported | imported_with_errors
+       ▲                         │
+       ├── note_transient_failure┤   (S3, network, database unwell: the task retries later)
+       ├── note_lost / orphans ──┘   (its importer died: one more lost delivery; failed after N)
+       └── reset_for_reimport        (from any status, unless someone is importing it right now)
+    any ──fail──▶ failed             (a permanent error, retries or lost deliveries used up)
+
+Whoever imports a file holds its row lock (``FOR UPDATE NOWAIT``) for the whole import
+transaction. On PostgreSQL that lock is also the importer's heartbeat: it dies with the
+importer's connection (process killed; machine gone, once TCP keepalives give up), so a
+``running`` file whose row can be locked has nobody importing it and is given back at once,
+without waiting for the broker's visibility timeout. SQLite cannot show another process's
+locks: there a running file counts as abandoned only after the task's hard time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, Q
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from ingest.models import DONE_STATUSES, ImportAttempt, ImportFile, ImportStatus
+from ingest.services.errors import ImportBusy, is_lock_busy
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = (*DONE_STATUSES, ImportStatus.FAILED)
+# A worker shows a file running, commits, and takes its row lock in the very next statement:
+# a running file younger than this may be in that instant, and is not taken for abandoned.
+ORPHAN_GRACE_SECONDS = 2.0
+LOST_HINT = "its importer died each time (out of memory? killed? hard time limit?)"
+
+
+@dataclass
+class ImportOutcome:
+    import_file_id: int
+    status: str
+    ran: bool = False
+    dry_run: bool = False
+    skipped_reason: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == ImportStatus.FAILED
+
+
+class Lost(Enum):
+    NOT_LOST = "not lost"  # nobody lost it: not running, or its importer is alive
+    REQUEUED = "requeued"  # counted, back to pending
+    GAVE_UP = "gave up"  # counted one time too many: failed
+    MISSING = "missing"  # no such file
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _rows_show_locks() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- importing ----------------------------------------------------------------------------------
+def show_running(import_file_id: int) -> None:
+    """Show the file as running (committed, for the admin and the sweep). A row locked by the worker
+    importing it is skipped rather than waited for: ``claim`` then answers ImportBusy at once."""
+    with transaction.atomic():
+        free = ImportFile.objects.select_for_update(skip_locked=True).filter(
+            pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            free = ImportFile.objects.filter(pk__in=list(free.values_list("pk", flat=True)))
+        # The database's clock: the sweep compares it with its own, on another machine.
+        free.update(status=ImportStatus.RUNNING, started_at=timezone.now(), updated_at=Now())
+
+
+def claim(import_file_id: int) -> ImportFile:
+    """Lock the file for this transaction, the import's; ImportBusy if another worker holds it."""
+    try:
+        return ImportFile.objects.select_for_update(nowait=True).get(pk=import_file_id)
+    except OperationalError as exc:
+        if is_lock_busy(exc):
+            raise ImportBusy(f"file {import_file_id} is being imported by another worker") from exc
+        raise
+
+
+def start_attempt(f: ImportFile, *, trigger: str, task_id: str, dry_run: bool, started: datetime) -> ImportAttempt:
+    return ImportAttempt.objects.create(
+        import_file=f,
+        number=f.attempts_count + 1,
+        trigger=trigger,
+        status=ImportStatus.RUNNING,
+        worker=worker_name(),
+        task_id=task_id or "",
+        dry_run=dry_run,
+        started_at=started,
+    )
+
+
+def finish(f: ImportFile, attempt: ImportAttempt, *, counts: dict[str, int], started: datetime, duration: float) -> str:
+    """Record a completed run on the attempt and the file (in the import's transaction); its status."""
+    finished = timezone.now()
+    status = ImportStatus.IMPORTED_WITH_ERRORS if counts.get("errors_count") else ImportStatus.IMPORTED
+    ImportAttempt.objects.filter(pk=attempt.pk).update(
+        status=status, finished_at=finished, duration_seconds=duration, **counts
+    )
+    ImportFile.objects.filter(pk=f.pk).update(
+        status=status,
+        attempts_count=attempt.number,
+        started_at=started,
+        finished_at=finished,
+        duration_seconds=duration,
+        # The lag is that of the first import; a re-import weeks later says nothing about it.
+        lag_seconds=_lag_seconds(f, finished) if f.lag_seconds is None else f.lag_seconds,
+        error_message="",
+        updated_at=finished,
+        **counts,
+    )
+    return status
+
+
+def _lag_seconds(f: ImportFile, finished: datetime) -> float | None:
+    origin = f.s3_event_time or f.received_at or f.created_at
+    return max(0.0, (finished - origin).total_seconds()) if origin else None
+
+
+def _fail_locked(f: ImportFile, message: str, *, trigger: str, task_id: str) -> ImportOutcome:
+    now = timezone.now()
+    number = f.attempts_count + 1
+    ImportAttempt.objects.create(
+        import_file=f,
+        number=number,
+        trigger=trigger,
+        status=ImportStatus.FAILED,
+        worker=worker_name(),
+        task_id=task_id or "",
+        started_at=f.started_at or now,
+        finished_at=now,
+        error_message=message,
+    )
+    ImportFile.objects.filter(pk=f.pk).update(
+        status=ImportStatus.FAILED, error_message=message, attempts_count=number, finished_at=now, updated_at=now
+    )
+    logger.error("import of file %s failed: %s", f.pk, message)
+    return ImportOutcome(f.pk, ImportStatus.FAILED, ran=True, error=message)
+
+
+def fail(import_file_id: int, message: str, *, trigger: str = "task", task_id: str = "") -> ImportOutcome:
+    """Record a permanent failure: status ``failed`` with the error, and an attempt that says so."""
+    with transaction.atomic():
+        f = ImportFile.objects.select_for_update().get(pk=import_file_id)
+        if f.status in DONE_STATUSES:
+            return ImportOutcome(f.pk, f.status, skipped_reason=f"already {f.status}")
+        return _fail_locked(f, message, trigger=trigger, task_id=task_id)
+
+
+def note_transient_failure(import_file_id: int, message: str, *, retry_within: float = 0.0) -> None:
+    """Back to pending with the error shown, unless the file got imported meanwhile. The retry is
+    due within ``retry_within`` seconds: the sweep leaves the file to it until then."""
+    ImportFile.objects.filter(pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).update(
+        status=ImportStatus.PENDING,
+        error_message=f"will retry: {message}",
+        enqueued_at=timezone.now() + timedelta(seconds=retry_within),
+        updated_at=timezone.now(),
+    )
+
+
+def schedule_retry(import_file_id: int, countdown: float) -> None:
+    """The file counts as enqueued from the moment its retry is due: the sweep does not ring meanwhile."""
+    ImportFile.objects.filter(pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).update(
+        enqueued_at=timezone.now() + timedelta(seconds=countdown)
+    )
+
+
+# --- lost deliveries ----------------------------------------------------------------------------
+def _count_lost(f: ImportFile, *, max_redeliveries: int, trigger: str, task_id: str = "") -> Lost:
+    """The one rule for a file whose importer died (``f`` locked by the caller): count it, give up after N."""
+    count = f.redeliveries + 1
+    if count > max_redeliveries:
+        ImportFile.objects.filter(pk=f.pk).update(redeliveries=count)
+        f.redeliveries = count
+        _fail_locked(f, f"gave up after {count} lost deliveries: {LOST_HINT}", trigger=trigger, task_id=task_id)
+        return Lost.GAVE_UP
+    ImportFile.objects.filter(pk=f.pk).update(status=ImportStatus.PENDING, redeliveries=count, updated_at=Now())
+    return Lost.REQUEUED
+
+
+def note_lost_delivery(import_file_id: int, *, task_id: str = "", max_redeliveries: int | None = None) -> Lost:
+    """A task that the broker delivered again (its first worker was lost) reports it here.
+
+    Counted once per loss: only a file still ``running`` with nobody holding its lock was lost (the
+    sweep may have counted it already, and then it is pending)."""
+    limit = settings.INGEST_MAX_REDELIVERIES if max_redeliveries is None else max_redeliveries
+    with transaction.atomic():
+        try:
+            f = ImportFile.objects.select_for_update(nowait=True).filter(pk=import_file_id).first()
+        except OperationalError as exc:
+            if is_lock_busy(exc):
+                return Lost.NOT_LOST  # its importer is alive: this delivery will find it busy
+            raise
+        if f is None:
+            return Lost.MISSING
+        if f.status != ImportStatus.RUNNING:
+            return Lost.NOT_LOST
+        return _count_lost(f, max_redeliveries=limit, trigger="task", task_id=task_id)
+
+
+@dataclass
+class Orphans:
+    requeued: list[int] = field(default_factory=list)
+    gave_up: list[int] = field(default_factory=list)
+
+
+def requeue_orphans(*, max_redeliveries: int, abandoned_after: float, limit: int = 1000) -> Orphans:
+    """Running files whose importer is gone, back to pending (each a lost delivery) or failed.
+
+    PostgreSQL: one query, ``FOR UPDATE SKIP LOCKED`` over running files, skips every file a live
+    importer holds; what it returns has nobody. SQLite: a running file not touched for
+    ``abandoned_after`` seconds, and at least the task's hard time limit, counts as abandoned."""
+    found = Orphans()
+    with transaction.atomic():
+        running = ImportFile.objects.filter(status=ImportStatus.RUNNING).filter(
+            # A retry already scheduled will take it.
+            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=timezone.now())
+        )
+        if _rows_show_locks():
+            grace = ExpressionWrapper(Now() - timedelta(seconds=ORPHAN_GRACE_SECONDS), output_field=DateTimeField())
+            running = running.filter(updated_at__lt=grace).select_for_update(skip_locked=True)
+        else:
+            quiet = max(abandoned_after, settings.CELERY_TASK_TIME_LIMIT + 60)
+            running = running.filter(updated_at__lt=timezone.now() - timedelta(seconds=quiet))
+        for f in running.order_by("pk")[:limit]:
+            lost = _count_lost(f, max_redeliveries=max_redeliveries, trigger="sweep")
+            (found.requeued if lost is Lost.REQUEUED else found.gave_up).append(f.pk)
+    if found.requeued or found.gave_up:
+        logger.warning(
+            "%s running file(s) had lost their importer: requeued %s, gave up on %s",
+            len(found.requeued) + len(found.gave_up),
+            found.requeued[:20],
+            found.gave_up[:20],
+        )
+    return found
+
+
+# --- re-importing -------------------------------------------------------------------------------
+def reset_for_reimport(import_file_id: int, *, enqueue: bool) -> str:
+    """Back to pending (history kept); '' or why the file was left alone."""
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            f = ImportFile.objects.select_for_update(nowait=True).filter(pk=import_file_id).first()
+        except OperationalError as exc:
+            if is_lock_busy(exc):
+                # The importer holds the row lock for its whole transaction: it is being imported now.
+                return "being imported right now"
+            raise
+        if f is None:
+            return "no such file"
+        ImportFile.objects.filter(pk=f.pk).update(
+            status=ImportStatus.PENDING,
+            error_message="",
+            redeliveries=0,
+            enqueued_at=now if enqueue else None,
+            updated_at=now,
+        )
+    return ""
