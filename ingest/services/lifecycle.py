@@ -168,13 +168,12 @@ def fail(import_file_id: int, message: str, *, trigger: str = "task", task_id: s
 
 
 def note_transient_failure(import_file_id: int, message: str, *, retry_within: float = 0.0) -> None:
-    """Back to pending with the error shown, unless the file got imported meanwhile. The retry is
-    due within ``retry_within`` seconds: the sweep leaves the file to it until then."""
+    """Back to pending with the error shown, unless the file got imported meanwhile. A retry that is
+    due within ``retry_within`` seconds keeps the sweep away from the file until then."""
+    now = timezone.now()
+    scheduled = {"enqueued_at": now + timedelta(seconds=retry_within)} if retry_within > 0 else {}
     ImportFile.objects.filter(pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).update(
-        status=ImportStatus.PENDING,
-        error_message=f"will retry: {message}",
-        enqueued_at=timezone.now() + timedelta(seconds=retry_within),
-        updated_at=timezone.now(),
+        status=ImportStatus.PENDING, error_message=f"will retry: {message}", updated_at=now, **scheduled
     )
 
 
