@@ -10,8 +10,8 @@ from botocore.config import Config
 from django.core.files.storage import storages
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.registration import S3Object, register_s3_object
 from ingest.services.errors import DATABASE_GONE, ImportBusy, TransientImportError
+from ingest.services.registration import S3Object, register_s3_object
 from ingest.tasks import import_file_task, retry_ceiling
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import free_port
