@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 
-from tests.e2e.pipeline import free_port
+from ingest.testing.utilities import free_port
 
 
 class TcpProxy:

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from ingest.models import ImportAttempt
-from tests.e2e.pipeline import firehose_body, firehose_key, free_port, order_events, wait_until
+from ingest.testing.samples import firehose_body, firehose_key, order_events
+from ingest.testing.utilities import free_port, wait_until
 from tests.e2e.tcp_proxy import TcpProxy
 from website.models import Order
 

@@ -13,7 +13,10 @@ from django.utils import timezone
 
 from ingest.models import ImportAttempt, ImportFile
 from ingest.services.crash_points import CONSUMER_POINTS
-from tests.e2e.pipeline import drain_test_events, firehose_body, firehose_key, order_events, wait_until, worker_children
+from ingest.testing.aws import drain_test_events
+from ingest.testing.processes import worker_children
+from ingest.testing.samples import firehose_body, firehose_key, order_events
+from ingest.testing.utilities import wait_until
 from website.models import Order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
