@@ -6,12 +6,15 @@ a transient failure on the last try allowed is recorded as the file's failure.""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ingest.models import ImportFile
 from ingest.services import lifecycle
 from ingest.services.errors import TransientImportError
 from ingest.services.importing import import_file
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,13 @@ def deliver(d: Delivery) -> dict:
         return missing
     except TransientImportError as exc:
         if not d.last_try:
+            logger.warning(
+                "file %s: transient failure, retry %s within %.0fs: %s",
+                d.import_file_id,
+                d.retries + 1,
+                d.retry_within,
+                exc,
+            )
             raise
         failed = lifecycle.fail(
             d.import_file_id, f"gave up after {d.retries + 1} attempts: {exc}", trigger=trigger, task_id=d.task_id
