@@ -20,17 +20,14 @@ it backs off, logs one line when the outage starts and one when it ends, and res
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus, RejectedMessage
@@ -40,13 +37,11 @@ from ingest.services.errors import DATABASE_GONE
 from ingest.services.notifications import UnreadableMessage, parse_notification
 from ingest.services.outages import Outage
 from ingest.services.registration import register_s3_object
+from ingest.services.sweep import SweepClock, files_to_ring
 
 logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = lifecycle.TERMINAL_STATUSES
-# A file registered without a doorbell (its publish failed) gets one from the sweep after this long,
-# so that the sweep does not race the registrar that is about to ring it.
-UNENQUEUED_GRACE_SECONDS = 5.0
 
 
 def default_enqueue(import_file_id: int) -> None:
@@ -144,8 +139,7 @@ class EventConsumer:
         self.enqueued_ids: set[int] = set()
         self.enqueue_failures = 0
         self._stop = threading.Event()
-        self._last_sweep = 0.0
-        self._last_orphan_check = 0.0
+        self.clock = SweepClock(options.sweep_interval, options.orphan_check_interval)
         self.sqs_outage = Outage("SQS", logger)
         self.broker_outage = Outage("the broker", logger)
         self.db_outage = Outage("the database", logger)
@@ -186,18 +180,12 @@ class EventConsumer:
         kwargs = {
             "QueueUrl": self.options.queue_url,
             "MaxNumberOfMessages": self.options.batch_size,
-            "WaitTimeSeconds": self._poll_seconds(),
+            "WaitTimeSeconds": self.clock.poll_seconds(self.options.wait_time_seconds),
             "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
         }
         if self.options.visibility_timeout is not None:
             kwargs["VisibilityTimeout"] = self.options.visibility_timeout
         return self.sqs.receive_message(**kwargs).get("Messages", [])
-
-    def _poll_seconds(self) -> int:
-        """The long poll, shortened so that the loop comes round for the next check of running files."""
-        wait = self.options.wait_time_seconds
-        interval = self._orphan_check_interval()
-        return min(wait, max(1, math.ceil(interval))) if interval > 0 else wait
 
     def _delete(self, message: dict) -> bool:
         crash_point("consumer:before-delete")
@@ -282,35 +270,18 @@ class EventConsumer:
         return result
 
     # --- the sweep --------------------------------------------------------------------------
-    def _orphan_check_interval(self) -> float:
-        """Seconds between checks of running files alone; 0 where they are not cheap (SQLite) or off."""
-        if self.options.sweep_interval <= 0 or connection.vendor != "postgresql":
-            return 0.0
-        return self.options.orphan_check_interval
-
-    def _lost_doorbells(self) -> list[int]:
-        now = timezone.now()
-        return list(
-            ImportFile.objects.filter(status=ImportStatus.PENDING)
-            .filter(
-                Q(enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=UNENQUEUED_GRACE_SECONDS))
-                | Q(enqueued_at__lt=now - timedelta(seconds=self.options.requeue_after))
-            )
-            .values_list("pk", flat=True)[:1000]
-        )
-
     def sweep(self, *, orphans_only: bool = False) -> list[int]:
         """Enqueue again the running files nobody imports (their importer died: see lifecycle) and,
         unless ``orphans_only``, the pending files whose doorbell was lost."""
         opts = self.options
         self._broker_failed_this_round = False
         with transaction.atomic():
-            orphans = lifecycle.requeue_orphans(
-                max_redeliveries=opts.max_redeliveries, abandoned_after=opts.abandoned_after
+            to_ring = files_to_ring(
+                requeue_after=opts.requeue_after,
+                max_redeliveries=opts.max_redeliveries,
+                abandoned_after=opts.abandoned_after,
+                orphans_only=orphans_only,
             )
-            to_ring = list(orphans.requeued)
-            if not orphans_only:
-                to_ring += [pk for pk in self._lost_doorbells() if pk not in orphans.requeued]
             for pk in to_ring:
                 self._schedule(pk)
         if to_ring:
@@ -319,17 +290,11 @@ class EventConsumer:
 
     def maybe_sweep(self, *, force: bool = False) -> list[int]:
         """The full sweep every ``sweep_interval``; on PostgreSQL the running files in between, often."""
-        now = time.monotonic()
-        full = force or (self.options.sweep_interval > 0 and now - self._last_sweep >= self.options.sweep_interval)
-        interval = self._orphan_check_interval()
-        orphans = interval > 0 and now - self._last_orphan_check >= interval
-        if not (full or orphans):
+        due = self.clock.due(force=force)
+        if not due:
             return []
-        if full:
-            self._last_sweep = now
-        self._last_orphan_check = now
         try:
-            rung = self.sweep(orphans_only=not full)
+            rung = self.sweep(orphans_only=due == "orphans")
         except DATABASE_GONE as exc:
             self.db_outage.failed(exc)
             return []
