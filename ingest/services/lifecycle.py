@@ -231,16 +231,18 @@ def requeue_orphans(*, max_redeliveries: int, abandoned_after: float, limit: int
     ``abandoned_after`` seconds, and at least the task's hard time limit, counts as abandoned."""
     found = Orphans()
     with transaction.atomic():
-        running = ImportFile.objects.filter(status=ImportStatus.RUNNING).filter(
-            # A retry already scheduled will take it.
-            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=timezone.now())
-        )
+        running = ImportFile.objects.filter(status=ImportStatus.RUNNING)
         if _rows_show_locks():
+            # A free lock is proof enough, even with a retry scheduled (a duplicate that found the
+            # dying importer busy): the loss is counted now, and the retry finds the file imported.
             grace = ExpressionWrapper(Now() - timedelta(seconds=ORPHAN_GRACE_SECONDS), output_field=DateTimeField())
             running = running.filter(updated_at__lt=grace).select_for_update(skip_locked=True)
         else:
             quiet = max(abandoned_after, settings.CELERY_TASK_TIME_LIMIT + 60)
-            running = running.filter(updated_at__lt=timezone.now() - timedelta(seconds=quiet))
+            running = running.filter(
+                Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=timezone.now()),  # no retry scheduled
+                updated_at__lt=timezone.now() - timedelta(seconds=quiet),
+            )
         for f in running.order_by("pk")[:limit]:
             lost = _count_lost(f, max_redeliveries=max_redeliveries, trigger="sweep")
             (found.requeued if lost is Lost.REQUEUED else found.gave_up).append(f.pk)
