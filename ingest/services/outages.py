@@ -12,13 +12,11 @@ import time
 class Outage:
     """The state of one dependency (``name``) as seen by this process."""
 
-    def __init__(self, name: str, logger: logging.Logger, *, retry_after: float = 2.0) -> None:
+    def __init__(self, name: str, logger: logging.Logger) -> None:
         self.name = name
         self.logger = logger
-        self.retry_after = retry_after
         self.since: float | None = None
         self.failures = 0
-        self._last_failure = 0.0
 
     @property
     def down(self) -> bool:
@@ -33,7 +31,6 @@ class Outage:
                 "%s unavailable: %s: %s (retrying; one line when it is back)", self.name, type(exc).__name__, exc
             )
         self.failures += 1
-        self._last_failure = now
 
     def recovered(self) -> None:
         if self.since is None:
@@ -42,7 +39,3 @@ class Outage:
             "%s is back after %.1fs (%d failed call(s))", self.name, time.monotonic() - self.since, self.failures
         )
         self.since = None
-
-    def worth_trying(self) -> bool:
-        """While it is down, one call per ``retry_after`` seconds finds out whether it is back."""
-        return self.since is None or time.monotonic() - self._last_failure >= self.retry_after
