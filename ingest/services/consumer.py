@@ -294,7 +294,8 @@ class EventConsumer:
         if not due:
             return []
         try:
-            rung = self.sweep(orphans_only=due == "orphans")
+            # While the broker is down, files wait for a doorbell: look for them at every check.
+            rung = self.sweep(orphans_only=due == "orphans" and not self.broker_outage.down)
         except DATABASE_GONE as exc:
             self.db_outage.failed(exc)
             return []

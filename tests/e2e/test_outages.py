@@ -40,6 +40,17 @@ def _all_imported_once(pipeline, keys: list[str], lines: int) -> None:
     assert Order.objects.count() == len(keys) * lines
 
 
+def _last_finish(back: float) -> float:
+    """Seconds from ``back`` (monotonic) to the last file's commit."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from ingest.models import ImportFile
+
+    last = ImportFile.objects.aggregate(last=Max("finished_at"))["last"]
+    return (last - timezone.now()).total_seconds() + (time.monotonic() - back)
+
+
 def test_sqs_unreachable_consumer_stays_up_logs_once_and_resumes(pipeline):
     moto = urlsplit(pipeline.endpoint)
     proxy = TcpProxy(moto.hostname, moto.port)
@@ -55,8 +66,12 @@ def test_sqs_unreachable_consumer_stays_up_logs_once_and_resumes(pipeline):
         time.sleep(OUTAGE_SECONDS)
         assert consumer.proc.poll() is None
         proxy.start()
+        back = time.monotonic()
 
         _all_imported_once(pipeline, before + during, 10)
+        print(
+            f"\nSQS unreachable for {OUTAGE_SECONDS:.0f} s: files imported {_last_finish(back):.2f} s after it answered"
+        )
         log = consumer.log()
         assert consumer.proc.poll() is None
         assert log.count("SQS unavailable") == 1, log[-3000:]
@@ -81,8 +96,10 @@ def test_redis_down_then_back_on_the_same_port_loses_no_file(pipeline):
     time.sleep(OUTAGE_SECONDS)
     assert worker.proc.poll() is None and consumer.proc.poll() is None
     pipeline.start_redis(port)
+    back = time.monotonic()
 
     _all_imported_once(pipeline, before + during, 10)
+    print(f"\nRedis down for {OUTAGE_SECONDS:.0f} s: files imported {_last_finish(back):.2f} s after it answered")
     log = consumer.log()
     assert worker.proc.poll() is None and consumer.proc.poll() is None
     assert log.count("the broker unavailable") == 1, log[-3000:]
