@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -79,7 +80,7 @@ class ConsumerOptions:
 
     @classmethod
     def from_settings(cls, **overrides) -> ConsumerOptions:
-        values = {
+        values: dict[str, Any] = {
             "queue_url": settings.INGEST_QUEUE_URL,
             "wait_time_seconds": settings.INGEST_CONSUMER_WAIT_SECONDS,
             "sweep_interval": settings.INGEST_SWEEP_INTERVAL_SECONDS,
