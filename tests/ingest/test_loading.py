@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
-from ingest.services.loading import _Db, _write, table_sql
+from ingest.services.loading.dialect import Db
+from ingest.services.loading.tables import table_sql
+from ingest.services.loading.upsert import merge
 from ingest.services.rows import RowEvent
 from website.models import Customer
 
@@ -37,11 +39,14 @@ def customer(number: str, version: int, name: str, *, event_id: str = "e", at: d
 
 def write(events: list[RowEvent], *, delete: bool = False) -> set[tuple]:
     with transaction.atomic():
-        db = _Db(connection)
+        db = Db(connection)
         try:
-            return _write(db, table_sql("customers", connection), events, None, delete=delete)
+            result = merge(db, table_sql("customers", connection), events, None, delete=delete, collect=True)
         finally:
             db.close()
+    keys = result.applied_keys if delete else result.created_keys + result.updated_keys
+    assert len(keys) == result.applied
+    return set(keys)
 
 
 def test_guard_in_sql_rejects_lower_versions_and_reports_what_it_applied():
