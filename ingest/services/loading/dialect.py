@@ -124,9 +124,9 @@ def is_distinct_from(is_postgres: bool) -> str:
     return "IS DISTINCT FROM" if is_postgres else "IS NOT"
 
 
-def json_from_list(is_postgres: bool, expr: str) -> str:
-    """A staged string list as JSON: PostgreSQL stages ``text[]``; SQLite gets the JSON text itself."""
-    return f"to_jsonb({expr})" if is_postgres else expr
+def json_from_text(is_postgres: bool, expr: str) -> str:
+    """A staged JSON text as the column's JSON: ``jsonb`` on PostgreSQL; SQLite stores the text."""
+    return f"CAST({expr} AS jsonb)" if is_postgres else expr
 
 
 def distinct_values(is_postgres: bool, expr: str, condition: str) -> str:

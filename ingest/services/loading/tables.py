@@ -50,6 +50,13 @@ class TableSql:
         return self.vendor == "postgresql"
 
     @property
+    def staged_data_cols(self) -> tuple[str, ...]:
+        """The data columns in the order a batch is staged: string lists (sent as JSON text) last."""
+        return tuple(c for c in self.data_cols if c not in self.list_cols) + tuple(
+            c for c in self.data_cols if c in self.list_cols
+        )
+
+    @property
     def moving_refs(self) -> tuple[ParentRef, ...]:
         """References outside the key: a newer version of a row may point them elsewhere."""
         return tuple(r for r in self.refs if r.attname not in self.key_cols)
