@@ -89,7 +89,7 @@ def _apply(
     if up.unheld:
         parent_of = {r.attname: r.parent for r in sql.refs}
         for col in up.unheld:
-            refs = applied_references(db, sql, up.stage, col)
+            refs = applied_references(db, sql, upserts, col)
             up.placeholders += ensure_placeholders(db, parent_of[col], refs, import_id)
     gone = merge(db, sql, deletes, import_id, delete=True, collect=collect, watched=watched)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ingest.services.loading.dialect import Db
 from ingest.services.loading.tables import ParentRef, TableSql, parent_table, qn, referrers
+from ingest.services.rows import RowEvent
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,17 @@ def placeholder_sql(ref: ParentRef, psql: TableSql, key_col: str, ph: str, held:
     return ParentWork(ref, ctes, counts, insert)
 
 
-def applied_references(db: Db, sql: TableSql, stage: str, col: str) -> set[Any]:
-    """The values of ``col`` in the rows that now hold this batch's events."""
-    join = " AND ".join(f"c.{qn(k)} = s.{qn(k)}" for k in sql.key_cols)
+def applied_references(db: Db, sql: TableSql, events: list[RowEvent], col: str) -> set[Any]:
+    """(PostgreSQL) the values of ``col`` in the rows that now hold one of ``events``."""
+    keys = [qn(k) for k in sql.key_cols]
+    casts = ", ".join(f"%s::{sql.db_types[k]}[]" for k in sql.key_cols)
+    join = " AND ".join(f"c.{k} = s.{k}" for k in keys)
+    arrays = [list(column) for column in zip(*(ev.key for ev in events), strict=True)]
     db.execute(
-        f"SELECT DISTINCT c.{qn(col)} FROM {sql.table} c JOIN {stage} s ON {join}"
-        f" WHERE c.source_event_id = s.source_event_id AND c.{qn(col)} IS NOT NULL"
+        f"SELECT DISTINCT c.{qn(col)} FROM {sql.table} c"
+        f" JOIN unnest({casts}, %s::text[]) AS s({', '.join(keys)}, event_id) ON {join}"
+        f" WHERE c.source_event_id = s.event_id AND c.{qn(col)} IS NOT NULL",
+        [*arrays, [ev.event_id for ev in events]],
     )
     return {row[0] for row in db.fetchall()}
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ingest.services.loading.dialect import (
     Db,
+    Staged,
     collate_c,
     distinct_values,
     is_distinct_from,
@@ -46,7 +47,6 @@ class MergeResult:
     touched: dict[str, set[Any]] = field(default_factory=dict)  # watched column -> its values in applied rows
     placeholders: int = 0
     unheld: list[str] = field(default_factory=list)  # reference columns whose parents must be re-ensured
-    stage: str = ""  # the staging table, which holds the batch until the next merge into this table
 
 
 def guard(table: str, collate: str) -> str:
@@ -218,7 +218,7 @@ def merge(
     plan = _plan(db, sql, delete, collect, watched)
     build = row_builder(sql, db, delete)
     rows = [build(ev) for ev in events]
-    stage = result.stage = db.stage(sql.table + ("|d" if delete else "|u"), plan.stage_columns, rows)
+    stage = db.stage(sql.table + ("|d" if delete else "|u"), plan.stage_columns, rows)
     if db.is_postgres:
         row = _merge_postgres(db, plan, stage, import_id)
     else:
@@ -248,9 +248,10 @@ def merge(
     return result
 
 
-def _merge_postgres(db: Db, plan: _Plan, stage: str, import_id: int | None) -> tuple:
-    ctes = []
-    params: list[Any] = []
+def _merge_postgres(db: Db, plan: _Plan, staged: Staged, import_id: int | None) -> tuple:
+    ctes = [staged.cte] if staged.cte else []
+    params: list[Any] = list(staged.params)
+    stage = staged.name
     if plan.old_select:
         ctes.append(f"old AS MATERIALIZED ({plan.old_select.format(stage=stage)})")
     ctes.append(f"w AS ({plan.upsert.format(stage=stage)})")
@@ -264,7 +265,8 @@ def _merge_postgres(db: Db, plan: _Plan, stage: str, import_id: int | None) -> t
     return db.fetchone()
 
 
-def _merge_sqlite(db: Db, plan: _Plan, stage: str, import_id: int | None, result: MergeResult) -> tuple:
+def _merge_sqlite(db: Db, plan: _Plan, staged: Staged, import_id: int | None, result: MergeResult) -> tuple:
+    stage = staged.name
     if plan.old_select:
         db.temp_table("old", plan.old_columns)
         db.execute(f"INSERT INTO old {plan.old_select.format(stage=stage)}")
