@@ -58,7 +58,8 @@ def _empty_website_tables() -> None:
 
 
 def _start_moto(port: int, log_dir: Path):
-    from tests.e2e.pipeline import ManagedProcess, wait_until
+    from ingest.testing.processes import ManagedProcess
+    from ingest.testing.utilities import wait_until
 
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     moto = ManagedProcess(f"moto-{port}", argv, dict(os.environ), log_dir / f"moto-{port}.log")
@@ -87,7 +88,7 @@ def main() -> int:
         return 2
     bench_url, bench_name = create_bench_database(url, "small_files_bench")
     log_dir = Path(tempfile.mkdtemp(prefix="small-files-bench-"))
-    from tests.e2e.pipeline import free_port
+    from ingest.testing.utilities import free_port
 
     moto_port, redis_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
@@ -115,7 +116,10 @@ def main() -> int:
 
     from ingest.models import ImportFile
     from ingest.services.registration import S3Object, register_s3_object
-    from tests.e2e.pipeline import aws_clients, child_env, firehose_body, start_redis, start_worker, wait_until
+    from ingest.testing.aws import aws_clients
+    from ingest.testing.processes import child_env, start_redis, start_worker
+    from ingest.testing.samples import firehose_body
+    from ingest.testing.utilities import wait_until
 
     call_command("migrate", verbosity=0)
     moto = _start_moto(moto_port, log_dir)
