@@ -158,12 +158,13 @@ def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_Par
         yield batch
 
 
-def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 2) -> Iterator[_ParsedBatch]:
+def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_ParsedBatch]:
     """Parse in a second thread while this one waits on the database.
 
     psycopg releases the GIL while PostgreSQL works on a batch, so parsing the next batch
-    meanwhile hides most of the server time. At most ``depth`` batches wait: memory stays
-    bounded whatever the file's size. The first batch is parsed here: a file that fits in one
+    meanwhile hides most of the server time. At most ``depth`` batches wait (one is enough to
+    overlap the two; each more costs a batch of memory): memory stays bounded whatever the
+    file's size. The first batch is parsed here: a file that fits in one
     batch (most files) needs no second thread.
     """
     first = next(batches, None)
