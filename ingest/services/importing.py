@@ -15,6 +15,7 @@ import os
 import queue
 import random
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_STORED_LINE_ERRORS = 10_000
 # Deadlocks and serialisation failures between concurrent imports are retried here, at once.
 CONFLICT_RETRIES = 8
+# The GIL switch interval while a file's lines are parsed in a second thread (seconds).
+PARSE_SWITCH_INTERVAL = 0.0005
 
 
 class ImportBusy(Exception):
@@ -196,6 +199,11 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             offer(exc)
 
     producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+    # The parser never waits, so each time this thread comes back from the database it waits for
+    # the GIL for up to the switch interval (5 ms by default), dozens of times a batch (every COPY
+    # flush): a shorter interval while both run cuts that convoy.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, PARSE_SWITCH_INTERVAL))
     producer.start()
     try:
         yield first
@@ -209,6 +217,7 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
     finally:
         stop.set()
         producer.join(timeout=30)
+        sys.setswitchinterval(interval)
 
 
 def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
