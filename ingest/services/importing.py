@@ -15,7 +15,6 @@ import os
 import queue
 import random
 import socket
-import sys
 import threading
 import time
 import zlib
@@ -28,6 +27,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, ImportAttempt, ImportFile, ImportLineError, ImportStatus
+from ingest.services.gil import short_switch_interval
 from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.parsing import LineParser, LineRejected, raw_text
 from ingest.services.sources import SourceMissing, open_source
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 MAX_STORED_LINE_ERRORS = 10_000
 # Deadlocks and serialisation failures between concurrent imports are retried here, at once.
 CONFLICT_RETRIES = 8
-# The GIL switch interval while a file's lines are parsed in a second thread (seconds).
-PARSE_SWITCH_INTERVAL = 0.0005
 
 
 class ImportBusy(Exception):
@@ -199,25 +197,20 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             offer(exc)
 
     producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
-    # The parser never waits, so each time this thread comes back from the database it waits for
-    # the GIL for up to the switch interval (5 ms by default), dozens of times a batch (every COPY
-    # flush): a shorter interval while both run cuts that convoy.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, PARSE_SWITCH_INTERVAL))
-    producer.start()
-    try:
-        yield first
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        producer.join(timeout=30)
-        sys.setswitchinterval(interval)
+    with short_switch_interval():
+        producer.start()
+        try:
+            yield first
+            while True:
+                item = handoff.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            producer.join(timeout=30)
 
 
 def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
