@@ -3,7 +3,7 @@
 Every column but the natural key is nullable: a placeholder (a row referred to before its
 own event arrived) and a key whose first event is a delete hold only their key. The
 importer writes these tables with ``INSERT ... ON CONFLICT`` statements; see
-``ingest/services/loading.py``.
+``ingest/services/loading/``.
 """
 
 from __future__ import annotations

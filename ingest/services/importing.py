@@ -37,6 +37,7 @@ from ingest.services.errors import (
     sqlstate,
 )
 from ingest.services.lifecycle import ImportOutcome
+from ingest.services.gil import short_switch_interval
 from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.parsing import LineParser, LineRejected, raw_text
 from ingest.services.sources import SourceMissing, open_source
@@ -86,6 +87,7 @@ class _ParsedBatch:
     events: list
     errors: list[tuple[int, str, str]]  # (line number, raw text, message)
     lines: int
+    last: bool = False  # the file ends here
 
 
 _DONE = object()
@@ -106,47 +108,62 @@ def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_Par
             yield batch
             batch = _ParsedBatch([], [], 0)
     if batch.lines:
+        batch.last = True
         yield batch
 
 
-def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 2) -> Iterator[_ParsedBatch]:
+def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_ParsedBatch]:
     """Parse in a second thread while this one waits on the database.
 
     psycopg releases the GIL while PostgreSQL works on a batch, so parsing the next batch
-    meanwhile hides most of the server time. At most ``depth`` batches wait: memory stays
-    bounded whatever the file's size.
+    meanwhile hides most of the server time. At most ``depth`` batches wait (one is enough to
+    overlap the two; each more costs a batch of memory): memory stays bounded whatever the
+    file's size. The first batch is parsed here: a file that fits in one
+    batch (most files) needs no second thread.
     """
+    first = next(batches, None)
+    if first is None:
+        return
+    if first.last:
+        yield first
+        return
     handoff: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Hand over, unless the consumer has gone (then nobody would ever take it)."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
         try:
             for item in batches:
-                while not stop.is_set():
-                    try:
-                        handoff.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            handoff.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the consuming thread, which raises it
-            handoff.put(exc)
+            offer(exc)
 
     producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        producer.join(timeout=30)
+    with short_switch_interval():
+        producer.start()
+        try:
+            yield first
+            while True:
+                item = handoff.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            producer.join(timeout=30)
 
 
 def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:

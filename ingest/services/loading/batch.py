@@ -1,0 +1,114 @@
+"""One batch of one stream's events: winners per key, the merges, placeholders, derived columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection as default_connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from ingest.services.loading.derived import rules_for
+from ingest.services.loading.dialect import Db
+from ingest.services.loading.references import applied_references, ensure_placeholders, remove_orphan_placeholders
+from ingest.services.loading.tables import table_sql
+from ingest.services.loading.upsert import merge
+from ingest.services.rows import RowEvent
+from transforms.streams import StreamSpec
+
+
+@dataclass
+class BatchCounts:
+    created: int = 0
+    updated: int = 0
+    stale: int = 0
+    deleted: int = 0
+    placeholders: int = 0
+    # Natural keys the batch changed, filled only when asked (``collect_keys``).
+    created_keys: list[tuple] = field(default_factory=list)
+    updated_keys: list[tuple] = field(default_factory=list)
+    deleted_keys: list[tuple] = field(default_factory=list)
+
+    def add(self, other: BatchCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.stale += other.stale
+        self.deleted += other.deleted
+        self.placeholders += other.placeholders
+        self.created_keys += other.created_keys
+        self.updated_keys += other.updated_keys
+        self.deleted_keys += other.deleted_keys
+
+
+def apply_batch(
+    events: list[RowEvent],
+    spec: StreamSpec,
+    import_id: int | None,
+    *,
+    collect_keys: bool = False,
+    connection: BaseDatabaseWrapper | None = None,
+) -> BatchCounts:
+    """Apply a batch of one stream's events; must run inside a transaction."""
+    connection = connection or default_connection
+    counts = BatchCounts()
+
+    # Within a batch only the highest-ranked event of a key can matter.
+    winners: dict[tuple, RowEvent] = {}
+    for ev in events:
+        current = winners.get(ev.key)
+        if current is None:
+            winners[ev.key] = ev
+        else:
+            counts.stale += 1
+            if ev.rank > current.rank:
+                winners[ev.key] = ev
+    if not winners:
+        return counts
+
+    db = Db(connection)
+    try:
+        _apply(db, spec, winners, import_id, counts, collect_keys)
+    finally:
+        db.close()
+    return counts
+
+
+def _apply(
+    db: Db, spec: StreamSpec, winners: dict[tuple, RowEvent], import_id: int | None, counts: BatchCounts, collect: bool
+) -> None:
+    sql = table_sql(spec.name, db.connection)
+    rules = rules_for(spec.name)
+    if db.is_postgres:
+        for rule in rules:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", [rule.lock_id])
+    watched = tuple(dict.fromkeys(rule.via for rule in rules))
+    upserts = [ev for ev in winners.values() if not ev.is_delete]
+    deletes = [ev for ev in winners.values() if ev.is_delete] if len(upserts) < len(winners) else []
+
+    up = merge(db, sql, upserts, import_id, delete=False, collect=collect, watched=watched)
+    if up.unheld:
+        parent_of = {r.attname: r.parent for r in sql.refs}
+        for col in up.unheld:
+            refs = applied_references(db, sql, upserts, col)
+            up.placeholders += ensure_placeholders(db, parent_of[col], refs, import_id)
+    gone = merge(db, sql, deletes, import_id, delete=True, collect=collect, watched=watched)
+
+    counts.created += up.created
+    counts.updated += up.applied - up.created
+    counts.deleted += gone.applied
+    counts.stale += len(upserts) - up.applied + len(deletes) - gone.applied
+    counts.placeholders += up.placeholders
+    if collect:
+        counts.created_keys += up.created_keys
+        counts.updated_keys += up.updated_keys
+        counts.deleted_keys += gone.applied_keys
+
+    parent_of = {r.attname: r.parent for r in sql.refs}
+    for col, moved in up.moved_from.items():
+        remove_orphan_placeholders(db, parent_of[col], moved)
+
+    for rule in rules:
+        affected: set[Any] = set(up.touched.get(rule.via, ())) | gone.touched.get(rule.via, set())
+        affected |= up.moved_from.get(rule.via, set())
+        if affected:
+            rule.recompute(db, sorted(affected))

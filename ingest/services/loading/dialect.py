@@ -1,0 +1,164 @@
+"""What differs between PostgreSQL and SQLite in the loader's SQL, in one place.
+
+PostgreSQL: a psycopg cursor with server-side binding, rows sent with ``COPY`` into a temporary
+staging table, and every step of a batch's merge in one statement (data-modifying CTEs).
+SQLite: Django's cursor, rows inserted into a temporary table, the same steps as separate
+statements (SQLite has no data-modifying CTEs, and one writer at a time needs no row locks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from ingest.services.loading.tables import qn
+
+# SQLite allows 32766 bound parameters per statement.
+SQLITE_MAX_PARAMS = 32000
+
+
+# Up to this many rows a batch travels inside the merge statement (PostgreSQL); more go by COPY.
+SMALL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Where a statement reads a batch's rows: a table, or a CTE of its own with its parameters."""
+
+    name: str
+    cte: str = ""
+    params: list[Any] = field(default_factory=list)
+
+
+class Db:
+    """Executes the loader's statements on one connection."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+        self.vendor = connection.vendor
+        self.is_postgres = self.vendor == "postgresql"
+        if self.is_postgres:
+            import psycopg
+
+            connection.ensure_connection()
+            self.cursor = psycopg.Cursor(connection.connection)
+        else:
+            self.cursor = connection.cursor()
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> None:
+        # Django's exception classes for the raw cursor too, so callers tell deadlocks and
+        # lost connections apart the same way on both paths.
+        with self.connection.wrap_database_errors:
+            self.cursor.execute(query, params)
+
+    def fetchall(self) -> list[tuple]:
+        return self.cursor.fetchall()
+
+    def fetchone(self) -> tuple:
+        return self.cursor.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount or 0
+
+    def close(self) -> None:
+        self.cursor.close()
+
+    # --- staging ----------------------------------------------------------------------------------------
+
+    def stage(self, name_seed: str, columns: Sequence[tuple[str, str]], rows: list[tuple]) -> Staged:
+        """Make ``rows`` (of ``columns``: name, type) readable by a statement as a table.
+
+        PostgreSQL: a big batch goes by COPY (psycopg formats the rows in C) into a temporary
+        table that lives until the end of the transaction and is emptied before each batch; a
+        small one travels as one array per column in the statement itself (a CTE), which spares
+        a small file the temporary table's creation and two round trips. SQLite: a temporary table.
+        """
+        digest = hashlib.sha1(f"{name_seed}|{columns}".encode(), usedforsecurity=False).hexdigest()[:16]
+        stage = f"ingest_stage_{digest}"
+        if self.is_postgres and len(rows) <= SMALL_BATCH:
+            casts = ", ".join(f"%s::{t}[]" for _c, t in columns)
+            names = ", ".join(qn(c) for c, _t in columns)
+            arrays = [list(column) for column in zip(*rows, strict=True)]
+            return Staged("s0", f"s0 AS MATERIALIZED (SELECT * FROM unnest({casts}) AS u({names}))", arrays)
+        if self.is_postgres:
+            definition = ", ".join(f"{qn(c)} {t}" for c, t in columns)
+            self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({definition}) ON COMMIT DROP")
+            self.execute(f"TRUNCATE {stage}")
+            names = ", ".join(qn(c) for c, _t in columns)
+            with self.connection.wrap_database_errors, self.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+            return Staged(stage)
+        self.temp_table(stage, [c for c, _t in columns])
+        self.insert_rows(stage, len(columns), rows)
+        return Staged(stage)
+
+    def temp_table(self, name: str, columns: Sequence[str]) -> None:
+        """(SQLite) an empty temporary table of untyped columns."""
+        self.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        self.execute(f"CREATE TEMP TABLE {name} ({', '.join(qn(c) for c in columns)})")
+
+    def insert_rows(self, table: str, width: int, rows: list[tuple]) -> None:
+        row_sql = "(" + ", ".join(["%s"] * width) + ")"
+        size = max(1, SQLITE_MAX_PARAMS // max(1, width))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            self.execute(
+                f"INSERT INTO {table} VALUES {', '.join([row_sql] * len(chunk))}", [v for row in chunk for v in row]
+            )
+
+    def key_filter(self, col: str, db_type: str, keys: list[Any]) -> Iterable[tuple[str, list]]:
+        """Conditions that match rows whose single-column key ``col`` is one of ``keys``."""
+        if not keys:
+            return
+        if self.is_postgres:
+            yield f"{qn(col)} = ANY(%s::{db_type}[])", [keys]
+            return
+        size = SQLITE_MAX_PARAMS
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
+            yield f"{qn(col)} IN ({', '.join(['%s'] * len(chunk))})", chunk
+
+    def decode_json(self, value: Any) -> Any:
+        """psycopg decodes JSON itself; SQLite hands back the text (NULL when no row matched)."""
+        if value is None:
+            return []
+        return json.loads(value) if isinstance(value, str) else value
+
+
+# --- SQL fragments, by vendor ---------------------------------------------------------------------------
+
+
+def collate_c(is_postgres: bool) -> str:
+    """Byte order for text comparisons that must agree everywhere (event ids, estimate numbers)."""
+    return ' COLLATE "C"' if is_postgres else ""
+
+
+def is_distinct_from(is_postgres: bool) -> str:
+    return "IS DISTINCT FROM" if is_postgres else "IS NOT"
+
+
+def json_from_text(is_postgres: bool, expr: str) -> str:
+    """A staged JSON text as the column's JSON: ``jsonb`` on PostgreSQL; SQLite stores the text."""
+    return f"CAST({expr} AS jsonb)" if is_postgres else expr
+
+
+def distinct_values(is_postgres: bool, expr: str, condition: str) -> str:
+    """An aggregate: the distinct non-null values of ``expr`` where ``condition`` holds, as JSON."""
+    if is_postgres:
+        return f"COALESCE(json_agg(DISTINCT {expr}) FILTER (WHERE {expr} IS NOT NULL AND {condition}), '[]')"
+    return f"json_group_array(DISTINCT {expr}) FILTER (WHERE {expr} IS NOT NULL AND {condition})"
+
+
+def key_list(is_postgres: bool, exprs: Sequence[str], condition: str) -> str:
+    """An aggregate: the natural keys (``exprs``) of the rows where ``condition`` holds, as JSON."""
+    if is_postgres:
+        return f"COALESCE(json_agg(json_build_array({', '.join(exprs)})) FILTER (WHERE {condition}), '[]')"
+    return f"json_group_array(json_array({', '.join(exprs)})) FILTER (WHERE {condition})"

@@ -1,0 +1,216 @@
+"""The importer against the database's own speed: raw COPY + one guarded merge, in the same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m tests.bench.import_ceiling
+
+Writes a Firehose-shaped GZIP file of N order lines (200,000 by default) and a second one with
+every version raised, then times on PostgreSQL, in its own database:
+
+(a) ``import_file`` of the first file (every key new),
+(b) ``import_file`` of the second (every row updated),
+(c) the ceiling: the same rows, already parsed, sent with ``COPY`` into a staging table and
+    merged with one ``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE <version guard>``, for
+    the new keys and then for the updates,
+(d) parsing alone: the project's reader and line parser over the first file.
+
+It prints records/s for each and the ratios importer/ceiling (time over time) for inserts and
+updates. Target: both ratios <= 2.0 and >= 100,000 records/s on new keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.bench.database import create_bench_database, drop_bench_database
+from tests.bench.import_load import ROOT, _event, write_file
+
+TARGET_RATIO = 2.0
+TARGET_INSERT_RATE = 100_000
+
+
+def _line(i: int, lines_per_order: int, version: int) -> dict:
+    order, line = divmod(i, lines_per_order)
+    return _event(
+        "order-lines",
+        {"orderNumber": f"SO-{order:07d}", "lineNumber": line + 1},
+        {
+            "sku": f"JRN-{i % 977}",
+            "description": "A5 linen journal, gold foil deboss | dotted, 192 pages",
+            "quantity": 25 + i % 100 + version,
+            "unitPrice": "12.5000",
+            "extendedPrice": "312.5000",
+            "imprintMethod": "FOIL",
+            "imprintColors": ["GOLD", "PMS 186"],
+        },
+        version=version,
+    )
+
+
+def _reset_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE website_orderline, website_order, ingest_importlineerror, ingest_importattempt,"
+            " ingest_importfile CASCADE"
+        )
+
+
+def _vacuum() -> None:
+    """Both runs start from the same state of the table files and statistics."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE website_orderline")
+        conn.execute("VACUUM ANALYZE website_order")
+        conn.execute("CHECKPOINT")
+
+
+def import_one(path: Path) -> tuple[float, dict]:
+    from ingest.services.importing import import_file
+    from ingest.services.registration import register_local_file
+
+    start = time.perf_counter()
+    f, _ = register_local_file(path)
+    outcome = import_file(f.pk, trigger="bench")
+    elapsed = time.perf_counter() - start
+    assert outcome.status == "imported", outcome
+    return elapsed, outcome.counts
+
+
+def parse_rows(path: Path) -> tuple[float, list]:
+    """(d) The project's reader and parser over the file; returns the time and the parsed events."""
+    from ingest.services.parsing import LineParser
+    from transforms.streams import STREAMS
+    from transforms.system_one.reader import iter_lines
+
+    parser = LineParser(STREAMS["order-lines"], reject_nul=True)
+    events = []
+    start = time.perf_counter()
+    with gzip.open(path, "rb") as fh:
+        for number, raw in iter_lines(fh):
+            if raw:
+                events.append(parser.parse(raw, number))
+    return time.perf_counter() - start, events
+
+
+def ceiling(events: list) -> float:
+    """(c) COPY the parsed rows into a staging table and merge them with one guarded statement."""
+    import psycopg
+    from django.db import connection, transaction
+
+    from ingest.services.loading.dialect import collate_c
+    from ingest.services.loading.tables import META_COLUMNS, qn, table_sql
+    from ingest.services.loading.upsert import guard
+
+    sql = table_sql("order-lines", connection)
+    cols = (*sql.key_cols, *sql.data_cols)
+    # Rows as the database takes them, built before the clock starts: this is the database's part.
+    rows = [
+        (*(ev.values[c] for c in cols), ev.version, ev.event_id, ev.occurred_at, False, False, None) for ev in events
+    ]
+    types = ["text[]" if c in sql.list_cols else sql.db_types[c] for c in (*cols, *META_COLUMNS)]
+    names = [*cols, *META_COLUMNS]
+    select = ", ".join(f"to_jsonb({qn(c)})" if c in sql.list_cols else qn(c) for c in names)
+    updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in (*sql.data_cols, *META_COLUMNS))
+    columns = ", ".join(f"{qn(c)} {t}" for c, t in zip(names, types, strict=True))
+    with transaction.atomic():
+        connection.ensure_connection()
+        cursor = psycopg.Cursor(connection.connection)
+        start = time.perf_counter()
+        cursor.execute(f"CREATE TEMPORARY TABLE ceiling_stage ({columns}) ON COMMIT DROP")
+        with cursor.copy(f"COPY ceiling_stage ({', '.join(qn(c) for c in names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {sql.table} ({', '.join(qn(c) for c in names)}) SELECT {select} FROM ceiling_stage"
+            f" ON CONFLICT ({', '.join(qn(c) for c in sql.key_cols)}) DO UPDATE SET {updates}"
+            f" WHERE {guard(sql.table, collate_c(True))}"
+        )
+        assert cursor.rowcount == len(rows), cursor.rowcount
+        cursor.close()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--lines-per-order", type=int, default=10)
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    if not url.startswith(("postgres://", "postgresql://")):
+        print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+        return 2
+    bench_url, bench_name = create_bench_database(url, "ceiling_bench")
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_DEBUG", "false")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    call_command("migrate", verbosity=0)
+    n = args.lines
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            base = Path(folder) / "order-lines" / "2026" / "11" / "27" / "10"
+            first, second = base / "ceiling-v1.gz", base / "ceiling-v2.gz"
+            t = time.perf_counter()
+            write_file(first, (_line(i, args.lines_per_order, 1) for i in range(n)))
+            write_file(second, (_line(i, args.lines_per_order, 2) for i in range(n)))
+            print(
+                f"wrote 2 files of {n:,} order lines ({time.perf_counter() - t:.1f} s);"
+                f" batch size {settings.INGEST_BATCH_SIZE:,}; load {os.getloadavg()[0]:.2f}"
+            )
+
+            parse_time, v1 = parse_rows(first)
+            _, v2 = parse_rows(second)
+
+            _reset_tables()
+            _vacuum()
+            ins_time, ins_counts = import_one(first)
+            upd_time, upd_counts = import_one(second)
+            assert ins_counts["rows_created"] == n and upd_counts["rows_updated"] == n, (ins_counts, upd_counts)
+
+            _reset_tables()
+            _vacuum()
+            ceil_ins = ceiling(v1)
+            ceil_upd = ceiling(v2)
+
+            rows = [
+                ("(a) importer, new keys", ins_time),
+                ("(b) importer, updates", upd_time),
+                ("(c) COPY + merge, new keys", ceil_ins),
+                ("(c) COPY + merge, updates", ceil_upd),
+                ("(d) parse only", parse_time),
+            ]
+            for label, seconds in rows:
+                print(f"{label:<28} {n / seconds:>10,.0f} records/s  ({seconds:.2f} s)")
+            r_ins, r_upd = ins_time / ceil_ins, upd_time / ceil_upd
+            print(f"ratio importer/ceiling: inserts {r_ins:.2f}, updates {r_upd:.2f}")
+            ok = r_ins <= TARGET_RATIO and r_upd <= TARGET_RATIO and n / ins_time >= TARGET_INSERT_RATE
+            print(
+                f"targets: ratios <= {TARGET_RATIO}, >= {TARGET_INSERT_RATE:,} records/s on new keys:"
+                f" {'met' if ok else 'NOT met'} (load {os.getloadavg()[0]:.2f})"
+            )
+    finally:
+        connections.close_all()
+        drop_bench_database(url, bench_name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
