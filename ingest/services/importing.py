@@ -36,8 +36,8 @@ from ingest.services.errors import (
     is_transient,
     sqlstate,
 )
-from ingest.services.lifecycle import ImportOutcome
 from ingest.services.gil import short_switch_interval
+from ingest.services.lifecycle import ImportOutcome
 from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.parsing import LineParser, LineRejected, raw_text
 from ingest.services.sources import SourceMissing, open_source
