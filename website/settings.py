@@ -150,6 +150,9 @@ STORAGES = {
 # --- Ingest -------------------------------------------------------------------------------
 # Rows per INSERT ... ON CONFLICT statement.
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10000)
+# A line longer than this is cut off while streaming and recorded as a line error (an excerpt and
+# its length): one endless line, a GZIP bomb of zeros say, must not take the worker's memory.
+INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 1 << 20)
 # A stream with no import for longer than this is flagged stale on the freshness dashboard.
 INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
 # The admin's "Re-import" imports inside the request instead of enqueueing a task (tests, a local run

@@ -39,10 +39,11 @@ from ingest.services.errors import (
 from ingest.services.gil import short_switch_interval
 from ingest.services.lifecycle import ImportOutcome
 from ingest.services.loading import BatchCounts, apply_batch
-from ingest.services.parsing import LineParser, LineRejected, raw_text
-from ingest.services.sources import SourceMissing, open_source
+from ingest.services.line_errors import damaged_source, overlong_line, rejected_line
+from ingest.services.parsing import LineParser, LineRejected
+from ingest.services.sources import SourceMissing, open_source, source_damage
 from transforms.streams import STREAM_NAMES, STREAMS
-from transforms.system_one.reader import iter_lines
+from transforms.system_one.reader import OverlongLine, iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -94,20 +95,38 @@ _DONE = object()
 
 
 def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_ParsedBatch]:
-    """The file's lines, parsed, in batches; bad lines come back as errors beside the events."""
+    """The file's lines, parsed, in batches; bad lines come back as errors beside the events.
+
+    Hostile input stays a line error: a line over INGEST_MAX_LINE_BYTES (never held whole), and
+    the place where a damaged GZIP stream stops."""
     batch = _ParsedBatch([], [], 0)
-    for line_number, raw in iter_lines(stream):
+    max_line_bytes = settings.INGEST_MAX_LINE_BYTES
+    last_number = 0
+    for line_number, raw in iter_lines(stream, max_line_bytes=max_line_bytes):
+        last_number = line_number
+        if source_damage(stream):  # only the line the damage cut off comes after it
+            partial = raw.excerpt if isinstance(raw, OverlongLine) else raw
+            batch.lines += 1
+            batch.errors.append(damaged_source(line_number, partial, source_damage(stream)))
+            break
+        if isinstance(raw, OverlongLine):
+            batch.lines += 1
+            batch.errors.append(overlong_line(line_number, raw, max_line_bytes))
+            continue
         if not raw or raw == b"\r":
             continue
         batch.lines += 1
         try:
             batch.events.append(parser.parse(raw, line_number))
         except LineRejected as exc:
-            batch.errors.append((line_number, raw_text(raw), str(exc)))
+            batch.errors.append(rejected_line(line_number, raw, str(exc)))
         if len(batch.events) >= batch_size or len(batch.errors) >= 1000:
             yield batch
             batch = _ParsedBatch([], [], 0)
-    if batch.lines:
+    else:
+        if source_damage(stream):  # the damage fell between two lines
+            batch.errors.append(damaged_source(last_number + 1, b"", source_damage(stream)))
+    if batch.lines or batch.errors:
         batch.last = True
         yield batch
 

@@ -2,12 +2,17 @@
 
 GZIP is recognised by its magic bytes, not by the key's suffix: Firehose names its objects
 without ``.gz`` unless told to, and a hand-placed file may be either.
+
+A damaged GZIP stream (truncated, a bad CRC, corrupt data, garbage after the end) reads as
+ending where the damage is: ``source_damage(stream)`` then says what was wrong, and the
+importer records it as an error after importing the complete lines before it.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,11 +97,40 @@ def open_local(path: str) -> BinaryIO:
         raise SourceMissing(f"{path}: {exc.strerror or exc}") from exc
 
 
+class CheckedGzip:
+    """A GZIP reader that ends at the first damage instead of raising, and says what it was.
+
+    ``read1`` hands over each piece as soon as it is decompressed, so the data before the
+    damage is delivered; only a line cut by the damage is lost."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._gzip = gzip.GzipFile(fileobj=fileobj, mode="rb")
+        self.damage = ""
+
+    def read(self, size: int = -1) -> bytes:
+        if self.damage:
+            return b""
+        try:
+            return self._gzip.read1(size if size and size > 0 else READ_BUFFER)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            # EOFError: truncated; BadGzipFile: bad CRC, length or trailing garbage; zlib.error: corrupt data.
+            self.damage = f"GZIP {type(exc).__name__}: {exc}"
+            return b""
+
+    def close(self) -> None:
+        self._gzip.close()
+
+
+def source_damage(stream: object) -> str:
+    """What made a GZIP stream end early; '' for a stream read to its proper end (or not GZIP)."""
+    return getattr(stream, "damage", "")
+
+
 def decompressed(raw: BinaryIO) -> BinaryIO:
     """The stream itself, or a GZIP reader over it when it starts with the GZIP magic bytes."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_ReadAdapter(raw), READ_BUFFER)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")
+        return CheckedGzip(buffered)  # type: ignore[return-value]
     return buffered
 
 
