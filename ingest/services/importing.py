@@ -38,8 +38,8 @@ from ingest.services.errors import (
 )
 from ingest.services.gil import short_switch_interval
 from ingest.services.lifecycle import ImportOutcome
-from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.line_errors import damaged_source, overlong_line, rejected_line
+from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.parsing import LineParser, LineRejected
 from ingest.services.sources import SourceMissing, open_source, source_damage
 from transforms.streams import STREAM_NAMES, STREAMS
