@@ -35,9 +35,10 @@ from ingest.models import ImportFile, ImportStatus, RejectedMessage
 from ingest.services import lifecycle
 from ingest.services.crash_points import crash_point
 from ingest.services.errors import DATABASE_GONE
+from ingest.services.line_errors import storable_text
 from ingest.services.notifications import UnreadableMessage, parse_notification
 from ingest.services.outages import Outage
-from ingest.services.registration import register_s3_object
+from ingest.services.registration import refusal, register_s3_object
 from ingest.services.sweep import SweepClock, files_to_ring
 
 logger = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ class EventConsumer:
         return True
 
     def _record_rejection(self, message: dict, error: str) -> None:
+        """Keep what could not be used, as text any database can hold (NUL escaped)."""
         attributes = message.get("Attributes") or {}
         try:
             receive_count = int(attributes.get("ApproximateReceiveCount", 1))
@@ -208,8 +210,8 @@ class EventConsumer:
             message_id=message.get("MessageId", ""),
             defaults={
                 "receive_count": receive_count,
-                "body": message.get("Body", ""),
-                "error": error,
+                "body": storable_text(message.get("Body", "")),
+                "error": storable_text(error),
                 "received_at": timezone.now(),
             },
         )
@@ -238,24 +240,27 @@ class EventConsumer:
         try:
             notification = parse_notification(message.get("Body", ""))
         except UnreadableMessage as exc:
-            result.rejected = str(exc)
-            self._record_rejection(message, result.rejected)
-            logger.error("rejected message %s: %s", result.message_id, result.rejected)
-            self.echo(f"rejected message {result.message_id}: {result.rejected}")
-            result.deleted = self._delete(message) if delete else True
-            return result
+            return self._reject(message, result, str(exc), delete=delete)
+        except Exception as exc:  # parsing is pure: whatever it raises is the body's fault, not a passing one
+            return self._reject(message, result, f"unreadable message ({type(exc).__name__}: {exc})", delete=delete)
         if notification.is_test_event:
             result.test_event = True
             result.deleted = self._delete(message) if delete else True
             return result
 
         lines: list[str] = []
+        refused: list[str] = []
         with transaction.atomic():
-            for event in notification.events:
+            for index, event in enumerate(notification.events):
                 if not event.is_created:
                     result.ignored_events += 1
                     continue
-                f, created = register_s3_object(event.s3_object, registered_by="notification")
+                obj = event.s3_object
+                reason = refusal(obj, bucket=settings.INGEST_BUCKET)
+                if reason:
+                    refused.append(f"record {index} (s3://{obj.bucket}/{obj.key!r}): {reason}")
+                    continue
+                f, created = register_s3_object(obj, registered_by="notification")
                 if created:
                     result.registered.append(f.pk)
                 if created or f.status == ImportStatus.PENDING:
@@ -264,9 +269,24 @@ class EventConsumer:
                     lines.append(f"{'registered' if created else 'pending again'} file #{f.pk} {f.uri}")
                 else:
                     lines.append(f"already known file #{f.pk} {f.uri} ({f.status})")
+            if refused:
+                result.rejected = "; ".join(refused)
+                self._record_rejection(message, result.rejected)
         # The transaction has committed and the doorbells have rung: the message can go.
         for line in lines:
             self.echo(line)
+        if refused:
+            logger.error("rejected in message %s: %s", result.message_id, result.rejected)
+            self.echo(f"rejected in message {result.message_id}: {result.rejected}")
+        result.deleted = self._delete(message) if delete else True
+        return result
+
+    def _reject(self, message: dict, result: MessageResult, reason: str, *, delete: bool) -> MessageResult:
+        """Record a message that announces nothing usable, then let it go: it would never read better."""
+        result.rejected = reason
+        self._record_rejection(message, reason)
+        logger.error("rejected message %s: %s", result.message_id, reason)
+        self.echo(f"rejected message {result.message_id}: {reason}")
         result.deleted = self._delete(message) if delete else True
         return result
 

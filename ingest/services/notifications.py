@@ -168,6 +168,8 @@ def _load(body: str | bytes, what: str) -> object:
         return json.loads(body)
     except (ValueError, TypeError) as exc:
         raise UnreadableMessage(f"{what} is not JSON: {exc}") from exc
+    except RecursionError:
+        raise UnreadableMessage(f"{what} is nested too deeply to read") from None
 
 
 def parse_notification(body: str | bytes) -> Notification:

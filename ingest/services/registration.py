@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +52,49 @@ class S3Object:
     version_id: str = ""
     sequencer: str = ""
     event_time: datetime | None = None
+
+
+# Firehose writes the records its transform rejected here (errors/{stream}/processing-failed/...).
+ERRORS_PREFIX = "errors/"
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _field_limit(name: str) -> int:
+    return ImportFile._meta.get_field(name).max_length
+
+
+def refusal(obj: S3Object, *, bucket: str) -> str:
+    """Why an announced object is not a file to import ('' if it is one).
+
+    Only objects of the ingest ``bucket`` under one of the nine stream prefixes are files; a
+    notification may still name anything (a misconfigured bucket, a forged message), and what
+    it names must neither be imported nor break the consumer (a value the database cannot
+    hold would fail every delivery of the message)."""
+    if obj.bucket != bucket:
+        return f"bucket {obj.bucket!r} is not the ingest bucket {bucket!r}"
+    for name in ("bucket", "key", "etag", "version_id", "sequencer"):
+        value = getattr(obj, name)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"the {name} is not valid Unicode"
+        if _CONTROL_RE.search(value):
+            return f"the {name} holds control characters"
+        if len(value) > _field_limit(name):
+            return f"the {name} is longer than {_field_limit(name)} characters"
+    if obj.size is not None and not 0 <= obj.size < 1 << 63:
+        return f"size {obj.size} is out of range"
+    key = obj.key
+    if key.startswith("/"):
+        return "the key starts with '/'"
+    segments = key.split("/")
+    if any(segment in {"", ".", ".."} for segment in segments):
+        return "the key has an empty, '.' or '..' segment"
+    if key.startswith(ERRORS_PREFIX):
+        return "errors/ object: redrive not available"
+    if segments[0] not in STREAM_NAMES or len(segments) < 2:
+        return f"the key is not under one of the nine stream prefixes ({', '.join(f'{s}/' for s in STREAM_NAMES)})"
+    return ""
 
 
 def _get_or_create(lookup: dict, defaults: dict) -> tuple[ImportFile, bool]:
