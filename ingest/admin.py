@@ -14,8 +14,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.db.models.functions import Substr
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
@@ -42,6 +43,23 @@ INLINE_LINE_ERRORS = 200
 RAW_LINE_DISPLAY_CHARS = 4000
 # How many skip reasons a re-import message spells out.
 MAX_REASONS_SHOWN = 5
+
+
+def raw_excerpt_block(excerpt: str):
+    """A line error's raw text as the queryset annotated it: ``raw_excerpt`` (one character more
+    than is shown, which tells a cut text from one that fits)."""
+    if len(excerpt) > RAW_LINE_DISPLAY_CHARS:
+        shown = excerpt[:RAW_LINE_DISPLAY_CHARS]
+        return format_html(
+            '<pre class="ingest-raw-line">{}…</pre><small>(cut here; longer in the database)</small>', shown
+        )
+    return format_html('<pre class="ingest-raw-line">{}</pre>', excerpt)
+
+
+def with_raw_excerpt(queryset, chars: int = RAW_LINE_DISPLAY_CHARS + 1):
+    """Line errors without their raw text, but its first ``chars`` characters as ``raw_excerpt``:
+    a page never loads more of a line than it shows (old rows may hold hundreds of megabytes)."""
+    return queryset.defer("raw_text").annotate(raw_excerpt=Substr("raw_text", 1, chars))
 
 
 def raw_line_block(text: str | None):
@@ -116,7 +134,8 @@ class ImportLineErrorInline(ParentViewPermissionInline):
     ordering = ("line_number", "id")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("attempt").order_by("line_number", "id")
+        qs = super().get_queryset(request).select_related("attempt").order_by("line_number", "id")
+        return with_raw_excerpt(qs)
 
     @admin.display(description="attempt")
     def attempt_number(self, obj: ImportLineError):
@@ -124,7 +143,7 @@ class ImportLineErrorInline(ParentViewPermissionInline):
 
     @admin.display(description="raw line (as in the file)")
     def raw_line(self, obj: ImportLineError):
-        return raw_line_block(obj.raw_text)
+        return raw_excerpt_block(obj.raw_excerpt)
 
 
 @admin.register(ImportFile)
@@ -355,6 +374,17 @@ class ImportLineErrorAdmin(BigTableAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or request.user.has_perm("ingest.view_importfile")
 
+    def get_queryset(self, request):
+        # The list shows 200 characters of each line, the detail page RAW_LINE_DISPLAY_CHARS.
+        return super().get_queryset(request).defer("raw_text").annotate(raw_excerpt=Substr("raw_text", 1, 201))
+
+    def get_object(self, request, object_id, from_field=None):
+        queryset = with_raw_excerpt(super().get_queryset(request))
+        try:
+            return queryset.get(pk=ImportLineError._meta.pk.to_python(object_id))
+        except (ImportLineError.DoesNotExist, ValidationError, ValueError):
+            return None
+
     @admin.display(description="import")
     def import_file_display(self, obj: ImportLineError):
         return import_file_link(obj.import_file_id)
@@ -365,11 +395,11 @@ class ImportLineErrorAdmin(BigTableAdmin):
 
     @admin.display(description="raw line")
     def raw_display(self, obj: ImportLineError):
-        return format_html("<code>{}</code>", truncate(obj.raw_text, 200))
+        return format_html("<code>{}</code>", truncate(obj.raw_excerpt, 200))
 
     @admin.display(description="raw line (as in the file)")
     def raw_line(self, obj: ImportLineError):
-        return raw_line_block(obj.raw_text)
+        return raw_excerpt_block(obj.raw_excerpt)
 
 
 @admin.register(RejectedMessage)
