@@ -43,7 +43,7 @@ from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.parsing import LineParser, LineRejected
 from ingest.services.sources import SourceMissing, open_source, source_damage
 from transforms.streams import STREAM_NAMES, STREAMS
-from transforms.system_one.reader import OverlongLine, iter_lines
+from transforms.system_one.lines import OverlongLine, iter_lines
 
 logger = logging.getLogger(__name__)
 

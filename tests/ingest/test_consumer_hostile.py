@@ -12,7 +12,8 @@ import pytest
 
 from ingest.models import ImportFile, RejectedMessage
 from ingest.services.consumer import ConsumerOptions, EventConsumer
-from tests.e2e.pipeline import aws_clients, notification_body
+from ingest.testing.aws import aws_clients
+from ingest.testing.samples import notification_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
