@@ -123,11 +123,15 @@ def reimport_files(
     dry_run: bool = False,
     trigger: str = "reimport",
     enqueue: Callable[[int], None] | None = None,
+    stream: str | None = None,
 ) -> ReimportReport:
     """Set the files back to pending and import them again: here (``sync``) or through the task queue.
 
     The earlier attempts stay. A file that is being imported right now is skipped. With ``dry_run``
-    nothing changes: the report lists what would be re-imported."""
+    nothing changes: the report lists what would be re-imported. With ``stream``, the files are
+    imported as that stream from now on: the fix for a file that failed for a wrong or missing one."""
+    if stream is not None and stream not in STREAM_NAMES:
+        raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
     enqueue = enqueue or partial(_enqueue_default, trigger=trigger)
     ids = list(files.values_list("pk", flat=True)) if isinstance(files, QuerySet) else [f.pk for f in files]
     report = ReimportReport(selected=len(ids), dry_run=dry_run)
@@ -136,6 +140,9 @@ def reimport_files(
         return report
     for pk in ids:
         reason = lifecycle.reset_for_reimport(pk, enqueue=not sync)
+        if not reason and stream:
+            # Before the import starts (here, or by the task enqueued below): it reads the stream then.
+            ImportFile.objects.filter(pk=pk).update(stream=stream)
         if reason:
             report.skipped.append((pk, reason))
             continue

@@ -1,4 +1,4 @@
-"""``manage.py import_file [--stream STREAM] PATH_OR_S3_URI...``: import files now, in this process."""
+"""``manage.py import_file [--stream STREAM] [--force] PATH_OR_S3_URI...``: import files now, in this process."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ingest.services.importing import ImportBusy, TransientImportError, import_file
 from ingest.services.registration import S3Object, parse_s3_uri, register_local_file, register_s3_object
+from ingest.services.reimport import reimport_files
 from ingest.services.sources import s3_storage
 from transforms.streams import STREAM_NAMES
 
@@ -22,9 +23,15 @@ class Command(BaseCommand):
             choices=STREAM_NAMES,
             help="The stream of every file; by default the first path segment of the key names it.",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Import again a file already imported or failed (its attempts are kept); with --stream, as that "
+            "stream: the fix for a file that failed for a wrong or missing stream.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Import in a transaction that is rolled back.")
 
-    def handle(self, *args, sources: list[str], stream: str | None, dry_run: bool, **options) -> None:
+    def handle(self, *args, sources: list[str], stream: str | None, force: bool, dry_run: bool, **options) -> None:
         failed = 0
         for source in sources:
             try:
@@ -36,14 +43,24 @@ class Command(BaseCommand):
             if stream and f.stream != stream and f.status == "pending":
                 f.stream = stream
                 f.save(update_fields=["stream"])
-            try:
-                outcome = import_file(f.pk, trigger="command", dry_run=dry_run)
-            except (ImportBusy, TransientImportError) as exc:
-                self.stderr.write(f"{source}: not imported now: {exc}")
-                failed += 1
-                continue
+            if force and not dry_run:
+                report = reimport_files([f], sync=True, trigger="command", stream=stream)
+                if report.skipped:
+                    self.stderr.write(f"{source}: not imported now: {report.skipped[0][1]} (file #{f.pk})")
+                    failed += 1
+                    continue
+                outcome = report.imported[0]
+            else:
+                try:
+                    outcome = import_file(f.pk, trigger="command", dry_run=dry_run)
+                except (ImportBusy, TransientImportError) as exc:
+                    self.stderr.write(f"{source}: not imported now: {exc}")
+                    failed += 1
+                    continue
             if outcome.skipped_reason:
-                self.stdout.write(f"{source}: skipped, {outcome.skipped_reason} (file #{f.pk})")
+                self.stdout.write(
+                    f"{source}: skipped, {outcome.skipped_reason} (file #{f.pk}; --force imports it again)"
+                )
                 continue
             if outcome.failed:
                 failed += 1

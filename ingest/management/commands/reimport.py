@@ -20,7 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--id", dest="ids", type=int, action="append", help="ImportFile id (repeatable).")
         parser.add_argument("--key", help="Exact S3 key (or local path).")
         parser.add_argument("--prefix", help="Key prefix, e.g. orders/2026/11/27/.")
-        parser.add_argument("--stream", choices=STREAM_NAMES)
+        parser.add_argument(
+            "--stream",
+            choices=STREAM_NAMES,
+            help="With --id or --key: import those files as this stream (the fix for a file that failed for a wrong "
+            "or missing stream). Otherwise: select the files of this stream.",
+        )
         parser.add_argument("--status", action="append", choices=ImportStatus.values, help="Repeatable, e.g. failed.")
         parser.add_argument("--since", help="Files registered at or after this date or datetime (UTC if naive).")
         parser.add_argument("--until", help="Files registered before this datetime, or up to the end of this date.")
@@ -41,7 +46,11 @@ class Command(BaseCommand):
             for obj in report.missing:
                 self.stdout.write(f"{'would import' if opts['dry_run'] else 'missing'}: s3://{obj.bucket}/{obj.key}")
         else:
+            # With named files, --stream corrects their stream rather than filtering them by it.
+            as_stream = opts["stream"] if (opts["ids"] or opts["key"]) else None
             filters = {name: opts[name] for name in ("ids", "key", "prefix", "stream", "status", "since", "until")}
+            if as_stream:
+                filters["stream"] = None
             if not any(filters.values()):
                 raise CommandError(
                     "select files with --id, --key, --prefix, --stream, --status, --since/--until, or use --missing"
@@ -55,8 +64,9 @@ class Command(BaseCommand):
             files = select_files(**filters)
             if opts["dry_run"]:
                 for f in files:
-                    self.stdout.write(f"would re-import file #{f.pk} {f.uri} ({f.status})")
-            report = reimport_files(files, sync=opts["sync"], dry_run=opts["dry_run"])
+                    as_what = f" as {as_stream}" if as_stream and as_stream != f.stream else ""
+                    self.stdout.write(f"would re-import file #{f.pk} {f.uri} ({f.status}){as_what}")
+            report = reimport_files(files, sync=opts["sync"], dry_run=opts["dry_run"], stream=as_stream)
         self._print(report)
 
     def _print(self, report: ReimportReport) -> None:
