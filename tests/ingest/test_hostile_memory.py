@@ -25,6 +25,9 @@ from django.db import connection
 
 from transforms.system_one.writer import write_record
 
+# Committed data, so that on PostgreSQL the child sees the same test database.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 PEAK_RSS_LIMIT_MB = 150
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +78,6 @@ def sqlite_url(tmp_path_factory) -> str:
 def database_url(request) -> str:
     if _vendor() != "postgresql":
         return request.getfixturevalue("sqlite_url")
-    request.getfixturevalue("transactional_db")  # committed, so the child sees the same test database
     s = connection.settings_dict
     password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
     return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
