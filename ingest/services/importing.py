@@ -112,14 +112,14 @@ def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_Par
         if isinstance(raw, OverlongLine):
             batch.lines += 1
             batch.errors.append(overlong_line(line_number, raw, max_line_bytes))
+        elif not raw or raw == b"\r":
             continue
-        if not raw or raw == b"\r":
-            continue
-        batch.lines += 1
-        try:
-            batch.events.append(parser.parse(raw, line_number))
-        except LineRejected as exc:
-            batch.errors.append(rejected_line(line_number, raw, str(exc)))
+        else:
+            batch.lines += 1
+            try:
+                batch.events.append(parser.parse(raw, line_number))
+            except LineRejected as exc:
+                batch.errors.append(rejected_line(line_number, raw, str(exc)))
         if len(batch.events) >= batch_size or len(batch.errors) >= 1000:
             yield batch
             batch = _ParsedBatch([], [], 0)

@@ -149,3 +149,11 @@ def test_a_gzip_bomb_of_zeros_is_one_overlong_line(tmp_path, settings):
     [error] = errors(f)
     assert f"{64 << 20} bytes" in error.message
     assert len(error.raw_text) <= 4 * EXCERPT_BYTES and "\x00" not in error.raw_text
+
+
+def test_thousands_of_overlong_lines_are_each_a_line_error(tmp_path, settings):
+    settings.INGEST_MAX_LINE_BYTES = 10
+    f, _ = run(put(tmp_path, b"y" * 11 + b"\n" + (b"z" * 20 + b"\n") * 2500 + b"short\n"))
+    assert f.status == "imported_with_errors" and f.errors_count == 2502 and f.lines_total == 2502
+    stored = ImportLineError.objects.filter(import_file=f)
+    assert stored.count() == 2502 and stored.filter(message__startswith="line too long").count() == 2501
