@@ -108,10 +108,13 @@ class CheckedGzip:
         self.damage = ""
 
     def read(self, size: int = -1) -> bytes:
+        """At most ``size`` bytes (fewer at the end or the damage); everything up to it when ``size < 0``."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(READ_BUFFER), b""))
         if self.damage:
             return b""
         try:
-            return self._gzip.read1(size if size and size > 0 else READ_BUFFER)
+            return self._gzip.read1(size)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             # EOFError: truncated; BadGzipFile: bad CRC, length or trailing garbage; zlib.error: corrupt data.
             self.damage = f"GZIP {type(exc).__name__}: {exc}"

@@ -157,3 +157,17 @@ def test_thousands_of_overlong_lines_are_each_a_line_error(tmp_path, settings):
     assert f.status == "imported_with_errors" and f.errors_count == 2502 and f.lines_total == 2502
     stored = ImportLineError.objects.filter(import_file=f)
     assert stored.count() == 2502 and stored.filter(message__startswith="line too long").count() == 2501
+
+
+def test_a_checked_gzip_reads_whole_or_in_pieces_up_to_the_damage():
+    import io
+
+    from ingest.services.sources import decompressed, source_damage
+
+    packed = gzip.compress(b"0123456789" * 1000)
+    whole = decompressed(io.BufferedReader(io.BytesIO(packed)))
+    assert whole.read() == b"0123456789" * 1000 and source_damage(whole) == ""
+    cut = decompressed(io.BufferedReader(io.BytesIO(packed[:-4])))  # the length field is gone
+    pieces = list(iter(lambda: cut.read(7), b""))
+    assert b"".join(pieces) == b"0123456789" * 1000 and all(len(p) <= 7 for p in pieces)
+    assert "EOFError" in source_damage(cut)
