@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import uuid
 import zlib
@@ -14,6 +15,7 @@ from ingest.models import ImportLineError
 from ingest.services.importing import import_file
 from ingest.services.line_errors import EXCERPT_BYTES
 from ingest.services.registration import register_local_file
+from ingest.services.sources import decompressed, source_damage
 from transforms.system_one.writer import write_record
 from website.models import Customer
 
@@ -160,10 +162,6 @@ def test_thousands_of_overlong_lines_are_each_a_line_error(tmp_path, settings):
 
 
 def test_a_checked_gzip_reads_whole_or_in_pieces_up_to_the_damage():
-    import io
-
-    from ingest.services.sources import decompressed, source_damage
-
     packed = gzip.compress(b"0123456789" * 1000)
     whole = decompressed(io.BufferedReader(io.BytesIO(packed)))
     assert whole.read() == b"0123456789" * 1000 and source_damage(whole) == ""
