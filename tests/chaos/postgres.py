@@ -1,0 +1,108 @@
+"""A private PostgreSQL cluster for the chaos tests: initdb + pg_ctl in a temporary directory on a
+free port, so that a test can crash and restart "the database" without touching the server that
+everyone else on the machine uses.
+
+As root (CI, this machine) the cluster runs as the ``postgres`` user through ``runuser``; as any
+other user, as that user. ``fsync=off``: the tests care about crashes of the server process, not
+of the machine, and it is several times faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.e2e.pipeline import free_port, wait_until
+
+PG_BIN = Path(os.environ.get("CHAOS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+RUN_AS = "postgres"
+
+
+def available() -> str:
+    """Empty when a private cluster can be started here, else why not."""
+    if not (PG_BIN / "initdb").exists():
+        return f"no PostgreSQL binaries in {PG_BIN} (set CHAOS_PG_BIN)"
+    if os.geteuid() == 0 and not shutil.which("runuser"):
+        return "running as root without runuser"
+    return ""
+
+
+class PrivatePostgres:
+    """One cluster: ``start()``, ``crash()`` (SIGQUIT-like immediate stop), ``restart()``, ``destroy()``."""
+
+    def __init__(self, *, port: int | None = None, user: str = RUN_AS) -> None:
+        self.port = port or free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="chaos-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self._as_root = os.geteuid() == 0
+        self._user = user
+        if self._as_root:
+            shutil.chown(self.root, user, user)
+
+    def _run(self, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        command = [str(PG_BIN / argv[0]), *argv[1:]]
+        if self._as_root:
+            command = ["runuser", "-u", self._user, "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=check, cwd=self.root)
+
+    @property
+    def url_base(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}"
+
+    def init(self) -> PrivatePostgres:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = [
+            f"port = {self.port}",
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{self.root}'",
+            "fsync = off",
+            "synchronous_commit = off",
+            "full_page_writes = off",
+            "max_connections = 60",
+            "shared_buffers = 32MB",
+            "log_min_messages = warning",
+        ]
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# chaos tests\n" + "\n".join(options) + "\n")
+        return self
+
+    def start(self, timeout: float = 30) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(int(timeout)), "start")
+        wait_until(self.accepts, timeout, 0.05, "the private PostgreSQL to accept connections")
+
+    def accepts(self) -> bool:
+        done = self._run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-q", check=False, timeout=10)
+        return done.returncode == 0
+
+    def crash(self) -> None:
+        """Stop at once, as a crash would: no checkpoint, every connection cut; recovery at the next start."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+
+    def restart(self, down_seconds: float = 0.0) -> float:
+        """Crash, stay down ``down_seconds``, start again; returns the seconds it was unreachable."""
+        started = time.monotonic()
+        self.crash()
+        time.sleep(down_seconds)
+        self.start()
+        return time.monotonic() - started
+
+    def create_database(self, name: str) -> str:
+        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", f'CREATE DATABASE "{name}"')
+        return f"{self.url_base}/{name}"
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False, timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
