@@ -100,12 +100,16 @@ class ChaosPipeline(Pipeline):
         self.sqs_proxy = sqs_proxy
         self.postgres = postgres
         self.redis = None
+        # What every worker and consumer of this pipeline starts with, unless a call says otherwise.
+        self.worker_env: dict[str, str] = {}
+        self.consumer_args: tuple[str, ...] = ()
 
     def start_worker(self, concurrency: int = 1, **extra_env: str):
-        return super().start_worker(concurrency, **{"AWS_ENDPOINT_URL": self.s3_proxy.url, **extra_env})
+        env = {"AWS_ENDPOINT_URL": self.s3_proxy.url, **self.worker_env, **extra_env}
+        return super().start_worker(concurrency, **env)
 
     def start_consumer(self, *args: str, **extra_env: str):
-        return super().start_consumer(*args, **{"AWS_ENDPOINT_URL": self.sqs_proxy.url, **extra_env})
+        return super().start_consumer(*(args or self.consumer_args), AWS_ENDPOINT_URL=self.sqs_proxy.url, **extra_env)
 
     def start_private_redis(self):
         port = int(self.broker_url.rsplit(":", 1)[1].split("/")[0])

@@ -19,7 +19,16 @@ from pathlib import Path
 
 from tests.e2e.pipeline import free_port, wait_until
 
-PG_BIN = Path(os.environ.get("CHAOS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """CHAOS_PG_BIN, else Debian's newest /usr/lib/postgresql/<version>/bin (15 on this project's machines)."""
+    if os.environ.get("CHAOS_PG_BIN"):
+        return Path(os.environ["CHAOS_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 RUN_AS = "postgres"
 
 

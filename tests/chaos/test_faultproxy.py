@@ -22,7 +22,8 @@ def _s3(endpoint: str, *, read_timeout: float = 10):
     import boto3
     from botocore.config import Config
 
-    config = Config(region_name="us-east-1", connect_timeout=2, read_timeout=read_timeout, retries={"total_max_attempts": 1, "mode": "standard"})
+    retries = {"total_max_attempts": 1, "mode": "standard"}
+    config = Config(region_name="us-east-1", connect_timeout=2, read_timeout=read_timeout, retries=retries)
     return boto3.client(
         "s3", endpoint_url=endpoint, config=config, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
