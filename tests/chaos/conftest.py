@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest.testing.aws import aws_clients, create_bucket_and_queue, drain_test_events
+from ingest.testing.database import truncate_tables
+from ingest.testing.pipeline import Pipeline
+from ingest.testing.utilities import free_port
 from tests.chaos import postgres
 from tests.chaos.faultproxy import FaultProxy
-from tests.e2e.conftest import Pipeline
-from tests.e2e.pipeline import aws_clients, create_bucket_and_queue, drain_test_events, free_port
 
 CHAOS_DATABASE = "ingest_chaos_private"
 
@@ -72,22 +74,13 @@ def private_postgres(django_db_blocker) -> Iterator[postgres.PrivatePostgres]:
         cluster.destroy()
 
 
-def _empty_tables() -> None:
-    from django.apps import apps
-    from django.db import connection
-
-    tables = [m._meta.db_table for name in ("ingest", "website") for m in apps.get_app_config(name).get_models()]
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(connection.ops.quote_name(t) for t in tables)} RESTART IDENTITY CASCADE")
-
-
 @pytest.fixture
 def chaos_db(private_postgres, django_db_blocker) -> Iterator[str]:
     """The private database, emptied, as this test's ``default``; yields its URL."""
     with django_db_blocker.unblock(), database_at(private_postgres.url):
         if not private_postgres.accepts():  # a test before this one left it down
             private_postgres.start()
-        _empty_tables()
+        truncate_tables()
         yield private_postgres.url
 
 

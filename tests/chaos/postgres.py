@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e.pipeline import free_port, wait_until
+from ingest.testing.utilities import free_port, wait_until
 
 
 def _pg_bin() -> Path:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from django.db import OperationalError, close_old_connections, connection
 
+from ingest.demo.sending import ApiClient, request_of
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.demo import ApiClient, request_of
 
 IN_FLIGHT = (ImportStatus.PENDING, ImportStatus.RUNNING)
 
@@ -248,8 +248,16 @@ def measure_recoveries(faults: list[Fault]) -> None:
             fault.recovery = after[0] - fault.t0 if after else None
 
 
-def report(faults: list[Fault]) -> str:
-    lines = [f"{'fault':<12} {'n':>3} {'outage s':>9} {'recovery p50 s':>15} {'max s':>7}"]
+def report(faults: list[Fault], origin: float) -> str:
+    """Per fault one line (when, how long it was out, files in flight, recovery), then per kind."""
+    lines = [f"{'at s':>6} {'fault':<12} {'detail':<14} {'outage s':>9} {'in flight':>9} {'recovery s':>10}"]
+    for f in faults:
+        recovery = f"{f.recovery:.2f}" if f.recovery is not None else "-"
+        lines.append(
+            f"{f.t0 - origin:>6.1f} {f.kind:<12} {f.detail:<14} {f.outage:>9.2f} {len(f.in_flight):>9} {recovery:>10}"
+        )
+    lines.append("")
+    lines += [f"{'fault':<12} {'n':>3} {'outage s':>9} {'recovery p50 s':>15} {'max s':>7}"]
     kinds: dict[str, list[Fault]] = {}
     for fault in faults:
         kinds.setdefault(fault.kind, []).append(fault)

@@ -10,7 +10,8 @@ import pytest
 from django.db import OperationalError, close_old_connections, connection
 
 from ingest.models import ImportFile
-from tests.e2e.pipeline import firehose_body, firehose_key, order_events, wait_until
+from ingest.testing.samples import firehose_body, firehose_key, order_events
+from ingest.testing.utilities import wait_until
 from website.models import Order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos]

@@ -19,9 +19,12 @@ from collections import Counter
 import pytest
 from django.db.models import Count, Q
 
+from ingest.demo.sending import ApiClient
+from ingest.demo.services import api_server
 from ingest.models import DONE_STATUSES, ImportFile
-from ingest.services.demo import ApiClient, api_server, compare_with_fold
-from ingest.services.event_generator import expected_state, generate_events
+from ingest.testing.comparator import differences
+from ingest.testing.event_generator import generate_events
+from ingest.testing.oracle import expected_state
 from tests.chaos.soak import Injector, Sender, measure_recoveries, report, retrying
 
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos]
@@ -78,7 +81,7 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
             client = ApiClient(host, port, settings.INGEST_API_SECRET)
             sender = Sender(client, events, seconds, until=injector.done)
             faults_thread = threading.Thread(target=injector.run, name="soak-faults")
-            clock = time.monotonic()
+            clock, origin = time.monotonic(), time.time()
             faults_thread.start()
             try:
                 sender.run()
@@ -120,7 +123,7 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
             f"settled {settle:.1f} s after the traffic\n"
             f"faults injected by kind: {dict(kinds)}; requests failed by the proxies: {proxied}; "
             f"lost deliveries counted: {redeliveries}\n"
-            f"sweep: {' '.join(p.consumer_args)}\n" + report(injector.faults)
+            f"sweep: {' '.join(p.consumer_args)}\n" + report(injector.faults, origin)
         )
 
     assert injector.errors == [], injector.errors
@@ -131,6 +134,6 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
     assert list(files.exclude(status="imported").values_list("pk", "status", "error_message")) == []
     successes = files.annotate(ok=Count("attempts", filter=Q(attempts__status__in=DONE_STATUSES)))
     assert sorted(Counter(successes.values_list("ok", flat=True)).items()) == [(1, len(delivered))]
-    problems = compare_with_fold(expected_state(sender.accepted))
+    problems = differences(expected_state(sender.accepted))
     assert problems == [], problems[:20]
     assert all(f.recovery is not None for f in injector.faults), [(f.kind, f.detail) for f in injector.faults]
