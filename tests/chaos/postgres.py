@@ -3,8 +3,8 @@ free port, so that a test can crash and restart "the database" without touching 
 everyone else on the machine uses.
 
 As root (CI, this machine) the cluster runs as the ``postgres`` user through ``runuser``; as any
-other user, as that user. ``fsync=off``: the tests care about crashes of the server process, not
-of the machine, and it is several times faster.
+other user, as that user. ``fsync=off``: the tests crash the server process, not the machine, so
+what a commit wrote to the kernel survives; it is several times faster.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class PrivatePostgres:
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.root}'",
             "fsync = off",
-            "synchronous_commit = off",
+            # Not synchronous_commit = off: a crash (pg_ctl -m immediate) would then lose the last
+            # transactions it had reported committed, a loss no real server makes.
             "full_page_writes = off",
             "max_connections = 60",
             "shared_buffers = 32MB",

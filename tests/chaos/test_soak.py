@@ -93,14 +93,14 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
             assert not faults_thread.is_alive()
             firehose.flush()
             traffic = time.monotonic() - clock
-            delivered = {d.key for d in firehose.deliveries if d.key}
+            delivered = {d.key: d.delivered_at for d in firehose.deliveries if d.key}
             failed_records = firehose.totals().records_failed
     finally:
         reset_firehose()
 
     # Quiet now: every object Firehose wrote must end imported.
     def settled() -> bool:
-        files = ImportFile.objects.filter(key__in=delivered)
+        files = ImportFile.objects.filter(key__in=list(delivered))
         return files.count() == len(delivered) and not files.exclude(status__in=DONE_STATUSES).exists()
 
     deadline = time.monotonic() + 180
@@ -108,7 +108,14 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
         if time.monotonic() > deadline:
             stuck = ImportFile.objects.exclude(status__in=DONE_STATUSES)
             stuck = list(stuck.values_list("pk", "status", "error_message"))
-            pytest.fail(f"not settled after 180 s: {len(stuck)} file(s) not done: {stuck[:10]}\n{p.logs()}")
+            missing = set(delivered) - set(ImportFile.objects.values_list("key", flat=True))
+            missing = sorted((delivered[k] - origin, k) for k in missing)
+            measure_recoveries(injector.faults)
+            pytest.fail(
+                f"not settled after 180 s: {len(stuck)} file(s) not done: {stuck[:10]}; "
+                f"{len(missing)} object(s) never registered (delivered at s, key): {missing[:10]}; "
+                f"messages in the queue: {p.queue_depth()}\n{report(injector.faults, origin)}\n{p.logs()}"
+            )
         time.sleep(0.5)
     settle = time.monotonic() - clock - traffic
 
@@ -130,7 +137,7 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
     assert sender.refused == Counter(), sender.refused
     assert failed_records == 0
     assert [f.kind for f in injector.faults] == SCHEDULE
-    assert set(files.values_list("key", flat=True)) == delivered  # nothing lost, nothing extra
+    assert set(files.values_list("key", flat=True)) == set(delivered)  # nothing lost, nothing extra
     assert list(files.exclude(status="imported").values_list("pk", "status", "error_message")) == []
     successes = files.annotate(ok=Count("attempts", filter=Q(attempts__status__in=DONE_STATUSES)))
     assert sorted(Counter(successes.values_list("ok", flat=True)).items()) == [(1, len(delivered))]
