@@ -168,8 +168,8 @@ class Injector:
     def inject(self, kind: str) -> Fault:
         if kind == "worker":
             self._wait_for_running_import()  # most kills then catch a worker in the middle of a file
-        fault = Fault(kind, 0.0, in_flight=self._snapshot())
-        fault.t0 = time.time()
+        fault = Fault(kind, time.time())
+        fault.in_flight = self._snapshot()  # after t0: a file that finishes meanwhile counts from t0
         if kind == "worker":
             victim = self.rng.choice(self.workers())
             fault.detail = victim.name
