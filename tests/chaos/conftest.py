@@ -66,7 +66,7 @@ def private_postgres(django_db_blocker) -> Iterator[postgres.PrivatePostgres]:
     cluster = postgres.PrivatePostgres().init()
     try:
         cluster.start()
-        cluster.url = cluster.create_database(CHAOS_DATABASE)
+        cluster.create_database(CHAOS_DATABASE)
         with django_db_blocker.unblock(), database_at(cluster.url):
             call_command("migrate", verbosity=0, interactive=False)
         yield cluster

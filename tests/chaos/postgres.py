@@ -49,6 +49,7 @@ class PrivatePostgres:
         self.root = Path(tempfile.mkdtemp(prefix="chaos-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
+        self.url = ""  # of the database create_database made last
         self._as_root = os.geteuid() == 0
         self._user = user
         if self._as_root:
@@ -104,7 +105,8 @@ class PrivatePostgres:
 
     def create_database(self, name: str) -> str:
         self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", f'CREATE DATABASE "{name}"')
-        return f"{self.url_base}/{name}"
+        self.url = f"{self.url_base}/{name}"
+        return self.url
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
