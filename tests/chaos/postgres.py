@@ -42,7 +42,7 @@ def available() -> str:
 
 
 class PrivatePostgres:
-    """One cluster: ``start()``, ``crash()`` (SIGQUIT-like immediate stop), ``restart()``, ``destroy()``."""
+    """One cluster: ``init()``, ``start()``, ``crash()`` (SIGKILL), ``restart()``, ``destroy()``."""
 
     def __init__(self, *, port: int | None = None, user: str = RUN_AS) -> None:
         self.port = port or free_port()
@@ -92,8 +92,19 @@ class PrivatePostgres:
         return done.returncode == 0
 
     def crash(self) -> None:
-        """Stop at once, as a crash would: no checkpoint, every connection cut; recovery at the next start."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+        """SIGKILL to the postmaster and every backend, as the OOM killer or a dead host would: no
+        checkpoint, every connection cut, crash recovery at the next start."""
+        import psutil
+
+        try:
+            postmaster = psutil.Process(int((self.data / "postmaster.pid").read_text().split()[0]))
+            processes = [postmaster, *postmaster.children(recursive=True)]
+        except (FileNotFoundError, ValueError, IndexError, psutil.NoSuchProcess):
+            return
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=10)
 
     def restart(self, down_seconds: float = 0.0) -> float:
         """Crash, stay down ``down_seconds``, start again; returns the seconds it was unreachable."""
