@@ -70,6 +70,8 @@ class LineParser:
         values: dict[str, Any] | None = None
         if record.event_type != "delete":
             data = record.data
+            if data is None:  # read_record gives every upsert its data; said for the type checker
+                raise LineRejected("an upsert without data")
             values = {}
             for name, sub, attname, convert in self.plan:
                 value = data.get(name)

@@ -61,6 +61,7 @@ class ReimportReport:
 def parse_when(value: str | date | datetime, *, end: bool = False) -> datetime:
     """A ``--since``/``--until`` bound: a datetime (naive = UTC) or a date (its start; with ``end``,
     the start of the next day, so that ``--until 2026-11-27`` includes that whole day)."""
+    moment: datetime | None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):

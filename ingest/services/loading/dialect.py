@@ -42,6 +42,7 @@ class Db:
         self.connection = connection
         self.vendor = connection.vendor
         self.is_postgres = self.vendor == "postgresql"
+        self.cursor: Any  # psycopg's own cursor on PostgreSQL (no Django wrapper), Django's elsewhere
         if self.is_postgres:
             import psycopg
 

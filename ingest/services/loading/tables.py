@@ -69,7 +69,7 @@ def _table_sql(stream: str, vendor: str) -> TableSql:
     key_cols = tuple(f.attname for f in spec.key)
     columns = spec.columns()
     data_cols = tuple(attname for _path, attname, _spec in columns if attname not in key_cols)
-    refs = tuple(ParentRef(f.attname, f.references.stream) for f in spec.references)
+    refs = tuple(ParentRef(f.attname, f.references.stream) for f in spec.references if f.references is not None)
     lists = frozenset(attname for _path, attname, s in columns if s.type == "string_list")
     return TableSql(spec, vendor, qn(model._meta.db_table), key_cols, data_cols, refs, lists)
 
@@ -81,7 +81,9 @@ def table_sql(stream: str, connection: BaseDatabaseWrapper) -> TableSql:
         model = MODELS_BY_STREAM[stream]
         by_attname = {f.attname: f for f in model._meta.concrete_fields}
         for attname in (*sql.key_cols, *sql.data_cols, *META_COLUMNS):
-            sql.db_types[attname] = by_attname[attname].db_type(connection)
+            db_type = by_attname[attname].db_type(connection)
+            assert db_type is not None, f"{attname} has no column type"  # every concrete field has one
+            sql.db_types[attname] = db_type
     return sql
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.services.loading.dialect import (
     Db,
@@ -30,6 +30,10 @@ from ingest.services.loading.dialect import (
 from ingest.services.loading.references import ParentWork, placeholder_sql
 from ingest.services.loading.tables import META_COLUMNS, TableSql, parent_table, qn
 from ingest.services.rows import RowEvent
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Field
 
 RANK_COLUMNS = ("source_version", "source_event_id", "source_occurred_at")
 
@@ -161,11 +165,12 @@ def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tup
     get = itemgetter(*sql.key_cols, *sql.staged_data_cols[: len(sql.staged_data_cols) - len(lists)])
     quote = encode_basestring_ascii  # a list of strings as json.dumps writes it, a tenth of the time
 
+    # An upsert's values are never None (a delete's are); no cast in this per-row path.
     def row_of_upsert(ev: RowEvent) -> tuple:
-        return (*get(ev.values), ev.version, ev.event_id, ev.occurred_at)
+        return (*get(ev.values), ev.version, ev.event_id, ev.occurred_at)  # type: ignore[arg-type]
 
     def row_of_upsert_with_lists(ev: RowEvent) -> tuple:
-        values = ev.values
+        values: dict[str, Any] = ev.values  # type: ignore[assignment]
         as_json = [None if (v := values[c]) is None else "[" + ", ".join(map(quote, v)) + "]" for c in lists]
         return (*get(values), *as_json, ev.version, ev.event_id, ev.occurred_at)
 
@@ -189,7 +194,7 @@ def _sqlite_adapted(sql: TableSql, db: Db, delete: bool, build: Callable[[RowEve
     for i, col in enumerate(cols):
         f = by_attname[col]
         if f.get_internal_type() in {"DateTimeField", "DateField", "DecimalField"}:
-            adapters.append((i, lambda v, _f=f, _c=db.connection: _f.get_db_prep_save(v, _c)))
+            adapters.append((i, _prep_save(f, db.connection)))
 
     def adapted(ev: RowEvent) -> tuple:
         row = list(build(ev))
@@ -279,3 +284,10 @@ def _merge_sqlite(db: Db, plan: _Plan, staged: Staged, import_id: int | None, re
         result.placeholders += len(db.fetchall())
     db.execute(f"SELECT {', '.join(plan.summary)} FROM {plan.summary_from}")
     return db.fetchone()
+
+
+def _prep_save(f: Field, connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    def prep(value: Any) -> Any:
+        return f.get_db_prep_save(value, connection)
+
+    return prep
