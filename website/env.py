@@ -55,3 +55,34 @@ def env_list(name: str, default: list[str], *, required_in_production: bool = Fa
     if not raw:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Django's own bar (django.core.checks.security.base): --deploy only warns, production refuses.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+INSECURE_KEY_PREFIX = "django-insecure-"
+
+
+def secret_key_weakness(value: str) -> str | None:
+    """Why ``value`` is not a secret key fit for production (None if it is)."""
+    if value.startswith(INSECURE_KEY_PREFIX):
+        return f"starts with {INSECURE_KEY_PREFIX!r} (the development default)"
+    if len(value) < SECRET_KEY_MIN_LENGTH:
+        return f"is {len(value)} characters long; at least {SECRET_KEY_MIN_LENGTH} are needed"
+    if len(set(value)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"has fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS} distinct characters"
+    return None
+
+
+def require_production_safe(*, debug: bool, secret_key: str) -> None:
+    """With DJANGO_ENV=production, refuse DEBUG and a weak DJANGO_SECRET_KEY at start-up."""
+    if not PRODUCTION:
+        return
+    if debug:
+        raise ImproperlyConfigured("DJANGO_DEBUG must be off when DJANGO_ENV=production")
+    weakness = secret_key_weakness(secret_key)
+    if weakness:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY {weakness}; generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )

@@ -13,7 +13,7 @@ import dj_database_url
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
-from website.env import PRODUCTION, env_bool, env_float, env_int, env_list, env_str
+from website.env import PRODUCTION, env_bool, env_float, env_int, env_list, env_str, require_production_safe
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,6 +21,7 @@ SECRET_KEY = env_str(
     "DJANGO_SECRET_KEY", "django-insecure-local-development-key-not-for-production", required_in_production=True
 )
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+require_production_safe(debug=DEBUG, secret_key=SECRET_KEY)
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"], required_in_production=True
 )
@@ -108,10 +109,27 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
-if PRODUCTION:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- HTTPS (production defaults; `manage.py check --deploy` is clean with them) ---------------
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is a submission to the browsers' lists that cannot be taken back quickly: an
+    # owner of the domain opts in (DJANGO_SECURE_HSTS_PRELOAD=true); --deploy need not nag.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a TLS-terminating proxy (a load balancer) Django sees plain HTTP: it trusts the proxy's
+# X-Forwarded-Proto header, which the proxy must set (overwriting the client's). "none" turns
+# it off for a server that terminates TLS itself.
+_proxy_ssl_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if PRODUCTION else "none")
+SECURE_PROXY_SSL_HEADER = (
+    None
+    if _proxy_ssl_header.strip().lower() in {"", "none", "off"}
+    else ("HTTP_" + _proxy_ssl_header.strip().upper().replace("-", "_"), "https")
+)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- AWS ----------------------------------------------------------------------------------
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
@@ -158,12 +176,19 @@ INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
 # The admin's "Re-import" imports inside the request instead of enqueueing a task (tests, a local run
 # without a worker); production leaves it off.
 INGEST_ADMIN_REIMPORT_SYNC = env_bool("INGEST_ADMIN_REIMPORT_SYNC", False)
-# Shared secret of the local import API (HMAC-SHA256 of the body); production requires it.
-INGEST_API_SECRET = env_str("INGEST_API_SECRET", "local-development-secret", required_in_production=True)
 
 # --- The local import API and Kinesis/Firehose stand-in (development and `manage.py demo`) ---
-# POST /v1/{stream} served by Django; production uses API Gateway → Kinesis → Firehose instead.
+# POST /v1/{stream} served by Django; production uses API Gateway → Kinesis → Firehose instead,
+# and without this setting the route does not exist (website/urls.py).
 INGEST_LOCAL_API_ENABLED = env_bool("INGEST_LOCAL_API_ENABLED", not PRODUCTION)
+# Shared secret of the local import API (HMAC-SHA256 of "{timestamp}.{body}"); required in
+# production if the local API is turned on there.
+INGEST_API_SECRET = env_str(
+    "INGEST_API_SECRET", "local-development-secret", required_in_production=INGEST_LOCAL_API_ENABLED
+)
+# A signed request is accepted while its X-Signature-Timestamp is at most this far from the
+# clock (either way), and only once (the replay cache keeps its signature that long).
+INGEST_API_SIGNATURE_TOLERANCE_SECONDS = env_float("INGEST_API_SIGNATURE_TOLERANCE_SECONDS", 300.0)
 # False lets invalid events into the stream (the transform then sends them to the error output).
 INGEST_LOCAL_API_VALIDATE = env_bool("INGEST_LOCAL_API_VALIDATE", True)
 # The "{env}" of the delivery streams' names "{env}-{stream}" (and so of the S3 object names).

@@ -11,7 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ingest.local.auth import SIGNATURE_HEADER, sign
+from ingest.local.auth import signed_headers
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ class ApiClient:
         return conn
 
     def post(self, stream: str, body: bytes) -> tuple[int, dict]:
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.secret)}
         for attempt in (1, 2):
+            # Signed per attempt: a signature is accepted once, within its timestamp's tolerance.
+            headers = {"Content-Type": "application/json", **signed_headers(body, self.secret)}
             conn = self._connection()
             try:
                 conn.request("POST", f"/v1/{stream}", body=body, headers=headers)

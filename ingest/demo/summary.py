@@ -160,7 +160,8 @@ def format_summary(summary: DemoSummary) -> str:
             f"  admin       open {summary.admin_url} and {login}",
             f"  import API  POST {summary.kept_api_url}{{stream}}, for example:",
             f"    curl -i {summary.kept_api_url}orders -H 'Content-Type: application/json' \\",
-            f"      -H 'Authorization: Bearer {_shown_secret()}' --data-binary @event.json",
+            f"      $(INGEST_API_SECRET={_shown_secret()} python -m ingest.local.auth event.json) \\",
+            "      --data-binary @event.json",
         ]
     else:
         lines += [

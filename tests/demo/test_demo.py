@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import check_password
 
-from ingest.local.auth import sign
+from ingest.local.auth import signed_headers
 from ingest.models import ImportFile, ImportLineError
 from ingest.testing.utilities import free_port
 from website.models import MODELS_BY_STREAM
@@ -159,7 +159,7 @@ def test_demo_keep_serves_the_live_pipeline(tmp_path):
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/customers",
             data=body,
-            headers={"Content-Type": "application/json", "X-Signature": sign(body, "local-development-secret")},
+            headers={"Content-Type": "application/json", **signed_headers(body, "local-development-secret")},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as response:
