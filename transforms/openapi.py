@@ -30,10 +30,12 @@ from transforms.streams import MAX_KEY_LENGTH, STREAMS
 OPENAPI_FILE = Path(__file__).resolve().parent.parent / "infra" / "openapi.json"
 
 EVENT_ID_PATTERN = "^" + UUID_RE.pattern + "$"
-# The RFC 3339 shape of transforms.events.parse_timestamp (its range checks stay there).
-TIMESTAMP_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
+# RFC 3339 as transforms.events.parse_timestamp reads it, with the field ranges it enforces (so
+# that generated examples are mostly valid); day-of-month and the years 1-9999 in UTC stay its job.
+_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+_DATE = _YEAR + "-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+TIMESTAMP_PATTERN = "^" + _DATE + "[Tt ]" + _TIME + r"(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 KEY_FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "string": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     "code": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
