@@ -24,6 +24,7 @@ INFRA = REPO_ROOT / "infra"
 MODULE = INFRA / "modules" / "ingest_pipeline"
 EXAMPLE = INFRA / "environments" / "example"
 STREAMS_JSON = REPO_ROOT / "transforms" / "streams.json"
+OPENAPI_JSON = INFRA / "openapi.json"
 
 OPTIONS = hcl2.SerializationOptions(
     strip_string_quotes=True,

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from transforms import events
+from transforms import events, openapi
 from transforms.streams import MAX_KEY_LENGTH, STREAM_NAMES, STREAMS
 
 from . import hcl
@@ -162,13 +162,19 @@ def test_per_stream_resources_iterate_over_streams_json(module: Config, type_: s
 
 
 def test_stream_names_appear_only_in_streams_json() -> None:
-    """No second list: no stream name, key field or model name is written anywhere in infra/."""
+    """No second list: no stream name, key field or model name is written anywhere in infra/ by
+    hand. infra/openapi.json is generated from streams.json, and
+    test_request_models_are_the_openapi_documents_schemas fails when it is not what the generator
+    makes of it now."""
     words = set(JSON_STREAM_NAMES)
     for s in STREAMS_DOC["streams"]:
         words.update(k["name"] for k in s["key"])
         words.add(s["model"])
     offenders = []
+    generated = {hcl.OPENAPI_JSON}
     for path in sorted(p for p in INFRA.rglob("*") if p.is_file() and ".terraform" not in p.parts):
+        if path in generated:
+            continue
         text = path.read_text(encoding="utf-8")
         for word in sorted(words):
             for m in re.finditer(r"(?<![A-Za-z0-9_])" + re.escape(word) + r"(?![A-Za-z0-9_])", text):
@@ -193,7 +199,8 @@ def test_api_has_post_route_per_stream(module: Config) -> None:
     method = module.resource("aws_api_gateway_method", "post")
     assert method["http_method"] == "POST"
     assert is_expression(method["resource_id"], "aws_api_gateway_resource.stream[each.key].id")
-    assert method["authorization"] == "NONE"
+    # Authentication is SigV4 (IAM); the API key only selects System Two's usage plan.
+    assert method["authorization"] == "AWS_IAM"
     assert method["api_key_required"] is True
     assert is_expression(method["request_validator_id"], "aws_api_gateway_request_validator.body.id")
     assert is_expression(method["request_models"]["application/json"], "aws_api_gateway_model.event[each.key].name")
@@ -306,29 +313,55 @@ def test_request_models_validate_the_envelope(console: ModuleLocals) -> None:
             assert not valid(_sample_event(name, key={**_sample_key(name), field: "x" * (MAX_KEY_LENGTH + 1)}))
 
 
-def test_request_models_are_never_stricter_than_the_transform(console: ModuleLocals) -> None:
+def test_request_models_are_the_openapi_documents_schemas(console: ModuleLocals) -> None:
+    """API Gateway's models are the checked-in OpenAPI document's schemas, plus draft 4's $schema."""
+    document = json.loads(hcl.OPENAPI_JSON.read_text(encoding="utf-8"))
+    assert document == openapi.document()  # and that document is what streams.json generates
+    models = {name: json.loads(text) for name, text in console.evaluate("local.request_schemas").items()}
+    for name in STREAM_NAMES:
+        expected = {"$schema": "http://json-schema.org/draft-04/schema#"}
+        expected.update(document["components"]["schemas"][openapi.schema_name(name)])
+        assert models[name] == expected
+
+
+def test_module_reads_the_openapi_document(module: Config) -> None:
+    assert module.locals["openapi_file"] == "${path.module}/../../openapi.json"
+    assert (MODULE / "../../openapi.json").resolve() == hcl.OPENAPI_JSON
+    assert is_expression(module.locals["openapi"], "jsondecode(file(local.openapi_file))")
+
+
+def test_request_models_are_never_stricter_than_the_transform() -> None:
     """Every eventId/occurredAt the transform's validation accepts passes the gateway's patterns."""
-    assert console.evaluate("local.max_key_length") == MAX_KEY_LENGTH
-    uuid_pattern = console.evaluate("local.event_id_pattern")
-    assert uuid_pattern == "^" + events.UUID_RE.pattern + "$"
-    timestamp_pattern = re.compile(console.evaluate("local.timestamp_pattern"))
+    assert openapi.KEY_FIELD_SCHEMAS["string"]["maxLength"] == MAX_KEY_LENGTH
+    assert "^" + events.UUID_RE.pattern + "$" == openapi.EVENT_ID_PATTERN
+    timestamp_pattern = re.compile(openapi.TIMESTAMP_PATTERN)
     samples = [
         "2026-11-27T10:15:30.123Z",
         "2026-11-27T10:15:30Z",
         "2026-11-27t10:15:30z",
         "2026-11-27 10:15:30+02:00",
         "2026-11-27T10:15:30.123456789-05:30",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2024-02-29T23:59:59-23:59",
         "2026-11-27T10:15:30",
         "2026-11-27",
         "27/11/2026 10:15",
         "2026-11-27T10:15:30.Z",
+        "0000-01-01T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-11-27T24:00:00Z",
+        "2026-11-27T10:15:60Z",
     ]
+    accepted = 0
     for sample in samples:
         try:
             events.parse_timestamp(sample)
         except ValueError:
             continue
+        accepted += 1
         assert timestamp_pattern.search(sample), f"the gateway would reject {sample!r}, which the transform accepts"
+    assert accepted >= 8
 
 
 def test_api_responses(module: Config, console: ModuleLocals) -> None:
@@ -354,6 +387,7 @@ def test_api_responses(module: Config, console: ModuleLocals) -> None:
     assert gateway["MISSING_AUTHENTICATION_TOKEN"]["status_code"] == "404"
     assert gateway["INVALID_API_KEY"]["status_code"] == "403"
     assert gateway["BAD_REQUEST_BODY"]["status_code"] == "400"
+    assert gateway["ACCESS_DENIED"]["status_code"] == "403"
     substitutions = {
         "$context.error.messageString": '"Invalid request body"',
         "$context.requestId": "c0ffee",
@@ -400,10 +434,52 @@ def test_api_key_usage_plan_stage_and_deployment(module: Config) -> None:
         "aws_api_gateway_integration_response.kinesis",
         "aws_api_gateway_model.event",
         "aws_api_gateway_gateway_response.not_found",
+        "aws_api_gateway_rest_api_policy.this",
     ):
         assert referenced in trigger
     assert trigger.startswith("${sha1(jsonencode(")
     assert block(deployment, "lifecycle")["create_before_destroy"] is True
+
+
+def test_api_resource_policy_admits_only_system_two(module: Config) -> None:
+    attached = module.resource("aws_api_gateway_rest_api_policy", "this")
+    assert is_expression(attached["rest_api_id"], "aws_api_gateway_rest_api.this.id")
+    assert is_expression(attached["policy"], "data.aws_iam_policy_document.api.json")
+
+    document = module.policy_documents()["api"]
+    statements = {s["sid"]: s for s in blocks(document, "statement")}
+    allow = statements["SystemTwoPostsEvents"]
+    assert allow["effect"] == "Allow"
+    assert allow["actions"] == ["execute-api:Invoke"]
+    principals = block(allow, "principals")
+    assert principals["type"] == "AWS"
+    assert is_expression(principals["identifiers"], "var.system_two_principal_arns")
+    [resource] = allow["resources"]
+    execution_arn = "arn:aws:execute-api:us-east-1:123456789012:abc123"
+    values = {"aws_api_gateway_rest_api.this.execution_arn": execution_arn, "var.api_stage_name": "live"}
+    assert render(resource, values) == f"{execution_arn}/live/POST/v1/*"
+
+    deny = statements["NobodyElse"]
+    assert deny["effect"] == "Deny"
+    assert block(deny, "principals")["identifiers"] == ["*"]
+    assert render(deny["resources"][0], values) == f"{execution_arn}/*"
+    condition = block(deny, "condition")
+    assert (condition["test"], condition["variable"]) == ("ArnNotLike", "aws:PrincipalArn")
+    assert is_expression(condition["values"], "var.system_two_principal_arns")
+
+    [by_address] = dynamic_blocks(document, "statement")
+    content = block(by_address, "content")
+    assert content["effect"] == "Deny"
+    condition = block(content, "condition")
+    assert (condition["test"], condition["variable"]) == ("NotIpAddress", "aws:SourceIp")
+
+    variable = module.variables["system_two_principal_arns"]
+    assert "default" not in variable  # required: an API nobody may call is a mistake, not a default
+    assert module.variables["api_allowed_source_cidrs"]["default"] == []
+
+    invoke = block(module.policy_documents()["system_two_invoke"], "statement")
+    assert invoke["actions"] == ["execute-api:Invoke"]
+    assert render(invoke["resources"][0], values) == f"{execution_arn}/live/POST/v1/*"
 
 
 # ---- Kinesis, Firehose, Lambda -----------------------------------------------------------------------
@@ -552,12 +628,37 @@ def test_queue_has_a_dead_letter_queue(module: Config) -> None:
 
     queue_policy = module.resource("aws_sqs_queue_policy", "ingest")
     assert is_expression(queue_policy["policy"], 'data.aws_iam_policy_document.queue["ingest"].json')
-    statement = block(module.policy_documents()["queue"], "statement")
+    document = module.policy_documents()["queue"]
+    [send] = dynamic_blocks(document, "statement")
+    assert send["for_each"].replace(" ", "") == "${contains(local.notified_queues,each.key)?[each.value]:[]}"
+    assert module.locals["notified_queues"] == '${toset(["ingest", "failed_records"])}'
+    statement = block(send, "content")
     assert statement["actions"] == ["sqs:SendMessage"]
     assert block(statement, "principals")["identifiers"] == ["s3.amazonaws.com"]
     conditions = {c["variable"]: c for c in blocks(statement, "condition")}
     assert is_expression(conditions["aws:SourceArn"]["values"][0], "aws_s3_bucket.ingest.arn")
     assert "aws:SourceAccount" in conditions
+
+
+def test_every_queue_refuses_requests_without_tls(module: Config) -> None:
+    queues = set(module.resources_of("aws_sqs_queue"))
+    assert queues == {"ingest", "ingest_dlq", "failed_records"}
+    document = module.policy_documents()["queue"]
+    assert is_expression(document["for_each"], "local.queue_arns")
+    arns = module.locals["queue_arns"]
+    assert {name: arns[name] for name in queues} == {name: f"${{aws_sqs_queue.{name}.arn}}" for name in queues}
+    [deny] = blocks(document, "statement")
+    assert deny["sid"] == "DenyWithoutTLS"
+    assert deny["effect"] == "Deny"
+    assert block(deny, "principals")["identifiers"] == ["*"]
+    assert deny["actions"] == ["sqs:*"]
+    assert deny["resources"] == ["${each.value}"]
+    condition = block(deny, "condition")
+    assert (condition["test"], condition["variable"], condition["values"]) == ("Bool", "aws:SecureTransport", ["false"])
+    for name in queues:
+        policy = module.resource("aws_sqs_queue_policy", name)
+        assert is_expression(policy["queue_url"], f"aws_sqs_queue.{name}.id")
+        assert is_expression(policy["policy"], f'data.aws_iam_policy_document.queue["{name}"].json')
 
 
 # ---- IAM -----------------------------------------------------------------------------------------
@@ -635,10 +736,41 @@ def test_firehose_role_writes_only_its_prefixes(module: Config) -> None:
     assert statements["ReadItsKinesisStream"]["resources"] == ["${aws_kinesis_stream.this[each.key].arn}"]
 
 
-def test_consumer_policy(module: Config) -> None:
-    statements = blocks(module.policy_documents()["consumer"], "statement")
-    actions = {a for s in statements for a in s["actions"]}
-    assert actions == {
+S3_VALUES = {"aws_s3_bucket.ingest.arn": "arn:aws:s3:::bucket", "local.error_prefix_root": "errors/"}
+
+
+def _statements(module: Config, name: str) -> dict[str, dict[str, Any]]:
+    return {s["sid"]: s for s in blocks(module.policy_documents()[name], "statement")}
+
+
+def _actions(module: Config, name: str) -> set[str]:
+    return {a for s in _statements(module, name).values() for a in s["actions"]}
+
+
+def _stream_object_arns(module: Config) -> list[str]:
+    expression = module.locals["stream_object_arns"]
+    assert is_expression(expression, '[for name in local.stream_names : "${aws_s3_bucket.ingest.arn}/${name}/*"]')
+    return [f"arn:aws:s3:::bucket/{name}/*" for name in STREAM_NAMES]
+
+
+def _resolve(module: Config, resources: Any) -> list[str]:
+    """The ARNs of a statement's resources: a local list, a concat of them, or literal templates."""
+    known = {
+        "local.stream_object_arns": _stream_object_arns(module),
+        "local.error_object_arns": [render(r, S3_VALUES) for r in module.locals["error_object_arns"]],
+    }
+    if isinstance(resources, list):
+        return [render(r, S3_VALUES) for r in resources]
+    for expression, arns in known.items():
+        if is_expression(resources, expression):
+            return arns
+    names = re.fullmatch(r"\$\{concat\(([\w.]+),\s*([\w.]+)\)\}", resources)
+    assert names, resources
+    return known[names.group(1)] + known[names.group(2)]
+
+
+def test_each_process_has_its_own_least_privilege_policy(module: Config) -> None:
+    assert _actions(module, "consumer") == {
         "s3:GetObject",
         "s3:ListBucket",
         "kms:Decrypt",
@@ -647,15 +779,51 @@ def test_consumer_policy(module: Config) -> None:
         "sqs:GetQueueAttributes",
         "sqs:ChangeMessageVisibility",
     }
-    get = next(s for s in statements if s["actions"] == ["s3:GetObject"])
-    prefixes = re.fullmatch(
-        r"\$\{\[for name in local\.stream_names : \"\$\{aws_s3_bucket\.ingest\.arn\}/\$\{name\}/\*\"\]\}",
-        get["resources"],
-    )
-    assert prefixes, get["resources"]
-    policy = module.resource("aws_iam_policy", "consumer")
-    assert is_expression(policy["policy"], "data.aws_iam_policy_document.consumer.json")
-    assert is_expression(module.outputs["consumer_policy_json"]["value"], "data.aws_iam_policy_document.consumer.json")
+    assert _actions(module, "worker") == {"s3:GetObject", "kms:Decrypt"}
+    assert _actions(module, "web") == {"s3:GetObject", "kms:Decrypt"}
+
+    consumer = _statements(module, "consumer")
+    sqs = consumer["ConsumeTheNotifications"]
+    assert sqs["resources"] == ["${aws_sqs_queue.ingest.arn}"]  # not the DLQ, not the error queue
+    stream_files = [f"arn:aws:s3:::bucket/{name}/*" for name in STREAM_NAMES]
+    assert _resolve(module, consumer["ReadTheStreamAndErrorFiles"]["resources"]) == [
+        *stream_files,
+        "arn:aws:s3:::bucket/errors/*",
+    ]
+    for name in ("worker", "web"):
+        [get] = [s for s in _statements(module, name).values() if s["actions"] == ["s3:GetObject"]]
+        assert _resolve(module, get["resources"]) == stream_files, name
+    for name in ("consumer", "worker", "web"):
+        [decrypt] = [s for s in _statements(module, name).values() if s["actions"] == ["kms:Decrypt"]]
+        assert decrypt["resources"] == ["${aws_kms_key.this.arn}"]
+        condition = block(decrypt, "condition")
+        assert (condition["variable"], condition["values"]) == ("kms:ViaService", ["${local.s3_via_service}"])
+
+        policy = module.resource("aws_iam_policy", name)
+        assert is_expression(policy["policy"], f"data.aws_iam_policy_document.{name}.json")
+        assert is_expression(module.outputs[f"{name}_policy_arn"]["value"], f"aws_iam_policy.{name}.arn")
+        assert is_expression(
+            module.outputs[f"{name}_policy_json"]["value"], f"data.aws_iam_policy_document.{name}.json"
+        )
+
+
+def test_listing_the_bucket_is_limited_to_the_stream_and_error_prefixes(module: Config) -> None:
+    listings = [
+        (name, s)
+        for name, document in module.policy_documents().items()
+        for s in blocks(document, "statement")
+        if "s3:ListBucket" in s["actions"] and s.get("effect", "Allow") == "Allow"
+    ]
+    assert {name for name, _ in listings} == {"consumer", "firehose"}
+    [(_, consumer)] = [(n, s) for n, s in listings if n == "consumer"]
+    assert consumer["actions"] == ["s3:ListBucket"]
+    condition = block(consumer, "condition")
+    assert (condition["test"], condition["variable"]) == ("StringLike", "s3:prefix")
+    assert is_expression(condition["values"], "local.listable_s3_prefixes")
+    expression = module.locals["listable_s3_prefixes"].replace(" ", "")
+    assert expression == '${concat([fornameinlocal.stream_names:"${name}/*"],["${local.error_prefix_root}*"])}'
+    prefixes = [f"{name}/*" for name in STREAM_NAMES] + ["errors/*"]
+    assert len(prefixes) == len(STREAM_NAMES) + 1
 
 
 # ---- Alarms, variables, outputs, example ------------------------------------------------------------------
@@ -697,6 +865,9 @@ def test_outputs(module: Config, example: Config) -> None:
         "dlq_url",
         "consumer_policy_arn",
         "consumer_policy_json",
+        "worker_policy_arn",
+        "web_policy_arn",
+        "system_two_invoke_policy_json",
         "stream_names",
     }
     assert required <= set(module.outputs)

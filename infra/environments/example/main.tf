@@ -15,6 +15,9 @@ module "ingest_pipeline" {
   s3_retention_days       = var.s3_retention_days
   log_retention_days      = var.log_retention_days
 
+  system_two_principal_arns = var.system_two_principal_arns
+  api_allowed_source_cidrs  = var.api_allowed_source_cidrs
+
   api_throttle_rate_limit  = var.api_throttle_rate_limit
   api_throttle_burst_limit = var.api_throttle_burst_limit
 

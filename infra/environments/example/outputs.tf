@@ -40,13 +40,28 @@ output "failed_records_queue_url" {
 }
 
 output "consumer_policy_arn" {
-  description = "Attach to the role of the Django consumer and Celery workers."
+  description = "Attach to the role of the Django event consumer."
   value       = module.ingest_pipeline.consumer_policy_arn
 }
 
 output "consumer_policy_json" {
   description = "The consumer policy document."
   value       = module.ingest_pipeline.consumer_policy_json
+}
+
+output "worker_policy_arn" {
+  description = "Attach to the role of the Celery import workers."
+  value       = module.ingest_pipeline.worker_policy_arn
+}
+
+output "web_policy_arn" {
+  description = "Attach to the role of the Django web processes."
+  value       = module.ingest_pipeline.web_policy_arn
+}
+
+output "system_two_invoke_policy_json" {
+  description = "Attach to System Two's role: it may POST events to the import API."
+  value       = module.ingest_pipeline.system_two_invoke_policy_json
 }
 
 output "stream_names" {

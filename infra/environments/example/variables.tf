@@ -57,6 +57,17 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "system_two_principal_arns" {
+  description = "IAM roles System Two signs its API requests with (SigV4); only they may call the import API."
+  type        = list(string)
+}
+
+variable "api_allowed_source_cidrs" {
+  description = "System Two's source address ranges; empty: any address (the signature is still required)."
+  type        = list(string)
+  default     = []
+}
+
 variable "api_throttle_rate_limit" {
   description = "Requests per second allowed to System Two."
   type        = number

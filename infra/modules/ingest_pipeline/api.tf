@@ -1,12 +1,23 @@
 # The import API System Two calls: POST /v1/{stream}, one event per request.
 #
+# Authentication: IAM. Every request is signed with AWS Signature Version 4 by System Two's
+# IAM role (var.system_two_principal_arns); SigV4 covers the method, path, headers, a hash of
+# the body and X-Amz-Date, and AWS refuses a signature more than 5 minutes old, so a captured
+# request can be neither altered nor replayed later. The resource policy below lets only those
+# principals invoke the API (and, optionally, only from var.api_allowed_source_cidrs). A Lambda
+# authorizer could not do the local API's HMAC check instead: it never sees the request body.
+# The API key stays, but only to tie System Two to its usage plan (throttling, quota): it is
+# not a credential.
+#
 #   200 {"sequenceNumber": "..."}  the event is stored in the stream's Kinesis stream
-#   400                            the body is not an event of that stream (JSON schema model)
-#   403                            no or a wrong x-api-key header (INVALID_API_KEY)
+#   400                            the body is not an event of that stream (the stream's schema
+#                                  in infra/openapi.json, as an API Gateway model)
+#   403                            not signed, a bad or expired signature, a principal the
+#                                  resource policy does not allow, or no/a wrong x-api-key
 #   404                            unknown stream, or a method other than POST (API Gateway
 #                                  answers MISSING_AUTHENTICATION_TOKEN for any path/method
 #                                  that does not exist; it is mapped to 404 below)
-#   415                            a Content-Type other than application/json
+#   415                            a Content-Type other than application/json (none: JSON)
 #   429                            throttled by the usage plan or the stage
 #   500 / 503                      Kinesis refused the record (503: throughput or KMS
 #                                  throttling, retry later; 500: anything else)
@@ -27,6 +38,61 @@ resource "aws_api_gateway_rest_api" "this" {
   lifecycle {
     create_before_destroy = true
   }
+}
+
+# Only System Two's principals may invoke the API, and only its POST methods; everyone else is
+# denied even if an identity policy of theirs allows execute-api:Invoke.
+data "aws_iam_policy_document" "api" {
+  statement {
+    sid    = "SystemTwoPostsEvents"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = var.system_two_principal_arns
+    }
+    actions   = ["execute-api:Invoke"]
+    resources = ["${aws_api_gateway_rest_api.this.execution_arn}/${var.api_stage_name}/POST/v1/*"]
+  }
+
+  statement {
+    sid    = "NobodyElse"
+    effect = "Deny"
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    actions   = ["execute-api:Invoke"]
+    resources = ["${aws_api_gateway_rest_api.this.execution_arn}/*"]
+    condition {
+      test     = "ArnNotLike"
+      variable = "aws:PrincipalArn"
+      values   = var.system_two_principal_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.api_allowed_source_cidrs) == 0 ? [] : [var.api_allowed_source_cidrs]
+    content {
+      sid    = "OnlyFromSystemTwosNetworks"
+      effect = "Deny"
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      actions   = ["execute-api:Invoke"]
+      resources = ["${aws_api_gateway_rest_api.this.execution_arn}/*"]
+      condition {
+        test     = "NotIpAddress"
+        variable = "aws:SourceIp"
+        values   = statement.value
+      }
+    }
+  }
+}
+
+resource "aws_api_gateway_rest_api_policy" "this" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  policy      = data.aws_iam_policy_document.api.json
 }
 
 resource "aws_api_gateway_resource" "v1" {
@@ -66,7 +132,7 @@ resource "aws_api_gateway_method" "post" {
   rest_api_id          = aws_api_gateway_rest_api.this.id
   resource_id          = aws_api_gateway_resource.stream[each.key].id
   http_method          = "POST"
-  authorization        = "NONE"
+  authorization        = "AWS_IAM"
   api_key_required     = true
   request_validator_id = aws_api_gateway_request_validator.body.id
   request_models = {
@@ -193,6 +259,15 @@ resource "aws_api_gateway_gateway_response" "invalid_api_key" {
   }
 }
 
+resource "aws_api_gateway_gateway_response" "access_denied" {
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  response_type = "ACCESS_DENIED" # the resource policy refuses the caller
+  status_code   = "403"
+  response_templates = {
+    "application/json" = "{\"message\": \"Forbidden\", \"requestId\": \"$context.requestId\"}"
+  }
+}
+
 resource "aws_api_gateway_gateway_response" "bad_request_body" {
   rest_api_id   = aws_api_gateway_rest_api.this.id
   response_type = "BAD_REQUEST_BODY" # the body does not match the stream's model
@@ -225,6 +300,8 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_gateway_response.not_found,
       aws_api_gateway_gateway_response.invalid_api_key,
       aws_api_gateway_gateway_response.bad_request_body,
+      aws_api_gateway_gateway_response.access_denied,
+      aws_api_gateway_rest_api_policy.this,
     ]))
   }
 
@@ -235,6 +312,7 @@ resource "aws_api_gateway_deployment" "this" {
   depends_on = [
     aws_api_gateway_integration.kinesis,
     aws_api_gateway_integration_response.kinesis,
+    aws_api_gateway_rest_api_policy.this,
   ]
 }
 
@@ -248,7 +326,7 @@ resource "aws_cloudwatch_log_group" "api_access" {
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:Every method is a POST that stores an event; a cached response would drop events.
   #checkov:skip=CKV2_AWS_51:Client certificates authenticate API Gateway to HTTP back ends; this API's only back end is Kinesis, called with SigV4 through an IAM role.
-  #checkov:skip=CKV2_AWS_29:WAF is opt-in (var.waf_web_acl_arn, associated below); the API already requires an API key and is throttled by a usage plan.
+  #checkov:skip=CKV2_AWS_29:WAF is opt-in (var.waf_web_acl_arn, associated below); every method requires SigV4 (AWS_IAM) from System Two's principals only, and the stage is throttled.
   #checkov:skip=CKV2_AWS_77:The WAF web ACL is opt-in and owned outside this module (var.waf_web_acl_arn), so its managed rule groups (Log4j included) are configured there; the integration passes the body to Kinesis as opaque base64 data without interpreting it.
   rest_api_id          = aws_api_gateway_rest_api.this.id
   deployment_id        = aws_api_gateway_deployment.this.id
@@ -265,6 +343,7 @@ resource "aws_api_gateway_stage" "this" {
       sourceIp           = "$context.identity.sourceIp"
       userAgent          = "$context.identity.userAgent"
       apiKeyId           = "$context.identity.apiKeyId"
+      userArn            = "$context.identity.userArn"
       httpMethod         = "$context.httpMethod"
       path               = "$context.path"
       resourcePath       = "$context.resourcePath"
@@ -310,7 +389,8 @@ resource "aws_wafv2_web_acl_association" "api" {
   web_acl_arn  = var.waf_web_acl_arn
 }
 
-# ---- System Two's credentials: API key + usage plan (throttling, optional quota) -----------------
+# ---- System Two's usage plan (throttling, optional quota), tied to it by an API key -------------
+# Not authentication (that is SigV4 and the resource policy above): the key only selects the plan.
 
 resource "aws_api_gateway_api_key" "system_two" {
   name        = "${local.name_prefix}-system-two"

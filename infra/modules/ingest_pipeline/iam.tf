@@ -227,28 +227,45 @@ resource "aws_iam_role_policy" "lambda" {
   policy = data.aws_iam_policy_document.lambda.json
 }
 
-# ---- The Django consumer and Celery workers -----------------------------------------------------
-# Attach aws_iam_policy.consumer to the role the website's consumer/worker processes run as
-# (ECS task role, EC2 instance profile, ...): they read the files of the nine stream prefixes
-# and receive/delete the S3 notifications.
+# ---- The website's processes: one policy each -------------------------------------------------
+# Attach each to the role its processes run as (ECS task role, EC2 instance profile, ...):
+#   consumer  manage.py consume_events (and the on-demand reimport --missing / import_file,
+#             run where the consumer runs): consumes the notification queue, lists and reads
+#             the stream prefixes (and errors/, where operators look at rejected records);
+#   worker    the Celery importer: reads the files it is given, nothing else;
+#   web       gunicorn and the admin: a re-import is enqueued for a worker, or (with
+#             INGEST_ADMIN_REIMPORT_SYNC) run in the request, which reads the file.
+# Listing is limited with s3:prefix to those prefixes: a listing of the whole bucket, or of
+# another prefix, is refused.
+
+locals {
+  stream_object_arns   = [for name in local.stream_names : "${aws_s3_bucket.ingest.arn}/${name}/*"]
+  error_object_arns    = ["${aws_s3_bucket.ingest.arn}/${local.error_prefix_root}*"]
+  listable_s3_prefixes = concat([for name in local.stream_names : "${name}/*"], ["${local.error_prefix_root}*"])
+}
 
 data "aws_iam_policy_document" "consumer" {
   statement {
-    sid       = "ListTheBucket"
+    sid       = "ListTheStreamPrefixes"
     effect    = "Allow"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.ingest.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = local.listable_s3_prefixes
+    }
   }
 
   statement {
-    sid       = "ReadTheStreamFiles"
+    sid       = "ReadTheStreamAndErrorFiles"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = [for name in local.stream_names : "${aws_s3_bucket.ingest.arn}/${name}/*"]
+    resources = concat(local.stream_object_arns, local.error_object_arns)
   }
 
   statement {
-    sid       = "DecryptTheStreamFiles"
+    sid       = "DecryptTheFiles"
     effect    = "Allow"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.this.arn]
@@ -259,6 +276,7 @@ data "aws_iam_policy_document" "consumer" {
     }
   }
 
+  # GetQueueAttributes: a draining consumer (consume_events --drain) looks at the queue depth.
   statement {
     sid    = "ConsumeTheNotifications"
     effect = "Allow"
@@ -272,11 +290,81 @@ data "aws_iam_policy_document" "consumer" {
   }
 }
 
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid       = "ReadTheStreamFiles"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = local.stream_object_arns
+  }
+
+  statement {
+    sid       = "DecryptTheStreamFiles"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "web" {
+  statement {
+    sid       = "ReimportInTheRequest"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = local.stream_object_arns
+  }
+
+  statement {
+    sid       = "DecryptTheStreamFiles"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+  }
+}
+
 resource "aws_iam_policy" "consumer" {
   name        = "${local.name_prefix}-consumer"
-  description = "Django consumer and Celery workers of the ${var.environment} System Two ingest: read the stream files, consume the queue"
+  description = "Django event consumer of the ${var.environment} System Two ingest: consume the notification queue, list and read the stream files"
   policy      = data.aws_iam_policy_document.consumer.json
   tags        = local.tags
+}
+
+resource "aws_iam_policy" "worker" {
+  name        = "${local.name_prefix}-worker"
+  description = "Celery import workers of the ${var.environment} System Two ingest: read the stream files"
+  policy      = data.aws_iam_policy_document.worker.json
+  tags        = local.tags
+}
+
+resource "aws_iam_policy" "web" {
+  name        = "${local.name_prefix}-web"
+  description = "Django web (admin) of the ${var.environment} System Two ingest: read a stream file for an in-request re-import"
+  policy      = data.aws_iam_policy_document.web.json
+  tags        = local.tags
+}
+
+# ---- System Two: what its role needs to call the API ----------------------------------------------
+# An identity policy for the role(s) in var.system_two_principal_arns (output
+# system_two_invoke_policy_json): with the resource policy it is needed when System Two's
+# account is another one, and it names exactly the POST methods of this stage.
+
+data "aws_iam_policy_document" "system_two_invoke" {
+  statement {
+    sid       = "PostEventsToTheImportApi"
+    effect    = "Allow"
+    actions   = ["execute-api:Invoke"]
+    resources = ["${aws_api_gateway_rest_api.this.execution_arn}/${var.api_stage_name}/POST/v1/*"]
+  }
 }
 
 # ---- API Gateway's account-wide CloudWatch Logs role (optional) -------------------------------

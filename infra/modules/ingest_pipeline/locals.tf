@@ -13,41 +13,18 @@ locals {
   resource_names = { for name in local.stream_names : name => "${var.environment}-${name}" }
 
   # ---- API Gateway: request validation and the PutRecord mapping ---------------------------
-  # The same rules as the transform (transforms/streams.py MAX_KEY_LENGTH, transforms/events.py
-  # UUID_RE and the RFC 3339 shape of parse_timestamp), so the gateway never rejects an event
-  # the transform would accept; tests/infra checks that they agree.
-  max_key_length    = 128
-  event_id_pattern  = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-  timestamp_pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-  key_field_schemas = {
-    string = { type = "string", minLength = 1, maxLength = local.max_key_length }
-    code   = { type = "string", minLength = 1, maxLength = local.max_key_length }
-    int    = { type = "integer" }
-  }
-
-  # One JSON schema (draft 4, what API Gateway models use) per stream: the envelope of the
-  # contract. The transform does the full validation of "data"; the gateway answers 400 for a
-  # body that is not an event of the stream in the URL.
+  # The import API's OpenAPI document, generated from streams.json by `python -m
+  # transforms.openapi` and checked in (CI fails when it is stale). The local API validates
+  # with the same schemas; here each stream's schema becomes the API Gateway model of its
+  # POST method (JSON Schema draft 4, which these schemas are written in: no $ref, no nullable).
+  openapi_file    = "${path.module}/../../openapi.json"
+  openapi         = jsondecode(file(local.openapi_file))
+  openapi_schemas = local.openapi.components.schemas
   request_schemas = {
-    for name, s in local.streams : name => jsonencode({
-      "$schema" = "http://json-schema.org/draft-04/schema#"
-      title     = "${s.model} event (stream ${name})"
-      type      = "object"
-      required  = ["eventId", "stream", "eventType", "occurredAt", "version", "key"]
-      properties = {
-        eventId    = { type = "string", pattern = local.event_id_pattern }
-        stream     = { type = "string", enum = [name] }
-        eventType  = { type = "string", enum = ["upsert", "delete"] }
-        occurredAt = { type = "string", pattern = local.timestamp_pattern }
-        version    = { type = "integer", minimum = 1 }
-        key = {
-          type       = "object"
-          required   = [for k in s.key : k.name]
-          properties = { for k in s.key : k.name => local.key_field_schemas[k.type] }
-        }
-        data = { type = ["object", "null"] }
-      }
-    })
+    for name, s in local.streams : name => jsonencode(merge(
+      { "$schema" = "http://json-schema.org/draft-04/schema#" },
+      local.openapi_schemas["${s.model}Event"],
+    ))
   }
 
   # PartitionKey = the entity's natural key from the body (fields joined with "|" for composite

@@ -1,5 +1,5 @@
 output "api_url" {
-  description = "Base URL System Two posts to: <api_url>/<stream> (header x-api-key)."
+  description = "Base URL System Two posts to: <api_url>/<stream> (SigV4-signed by its role, header x-api-key)."
   value       = "${aws_api_gateway_stage.this.invoke_url}/v1"
 }
 
@@ -14,7 +14,7 @@ output "api_key_id" {
 }
 
 output "api_key" {
-  description = "System Two's API key (the x-api-key header value)."
+  description = "System Two's API key (the x-api-key header value): selects its usage plan; authentication is SigV4."
   value       = aws_api_gateway_api_key.system_two.value
   sensitive   = true
 }
@@ -55,13 +55,38 @@ output "failed_records_queue_url" {
 }
 
 output "consumer_policy_arn" {
-  description = "IAM policy to attach to the role of the Django consumer and the Celery workers."
+  description = "IAM policy to attach to the role of the Django event consumer (consume_events, reimport --missing, import_file)."
   value       = aws_iam_policy.consumer.arn
 }
 
 output "consumer_policy_json" {
   description = "The consumer policy document (JSON)."
   value       = data.aws_iam_policy_document.consumer.json
+}
+
+output "worker_policy_arn" {
+  description = "IAM policy to attach to the role of the Celery import workers."
+  value       = aws_iam_policy.worker.arn
+}
+
+output "worker_policy_json" {
+  description = "The worker policy document (JSON)."
+  value       = data.aws_iam_policy_document.worker.json
+}
+
+output "web_policy_arn" {
+  description = "IAM policy to attach to the role of the Django web processes (gunicorn, the admin)."
+  value       = aws_iam_policy.web.arn
+}
+
+output "web_policy_json" {
+  description = "The web policy document (JSON)."
+  value       = data.aws_iam_policy_document.web.json
+}
+
+output "system_two_invoke_policy_json" {
+  description = "Identity policy for System Two's role(s): execute-api:Invoke on the POST methods of this stage (needed when System Two's account is another one)."
+  value       = data.aws_iam_policy_document.system_two_invoke.json
 }
 
 output "stream_names" {

@@ -62,31 +62,57 @@ resource "aws_sqs_queue" "failed_records" {
   tags                       = local.tags
 }
 
-# Only this bucket, in this account, may send to the queues.
-data "aws_iam_policy_document" "queue" {
-  for_each = {
+# Only this bucket, in this account, may send to the notification queues; and nobody may use
+# any of the three queues without TLS.
+locals {
+  queue_arns = {
     ingest         = aws_sqs_queue.ingest.arn
+    ingest_dlq     = aws_sqs_queue.ingest_dlq.arn
     failed_records = aws_sqs_queue.failed_records.arn
+  }
+  notified_queues = toset(["ingest", "failed_records"])
+}
+
+data "aws_iam_policy_document" "queue" {
+  for_each = local.queue_arns
+
+  dynamic "statement" {
+    for_each = contains(local.notified_queues, each.key) ? [each.value] : []
+    content {
+      sid    = "IngestBucketNotifications"
+      effect = "Allow"
+      principals {
+        type        = "Service"
+        identifiers = ["s3.amazonaws.com"]
+      }
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [aws_s3_bucket.ingest.arn]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }
+    }
   }
 
   statement {
-    sid    = "IngestBucketNotifications"
-    effect = "Allow"
+    sid    = "DenyWithoutTLS"
+    effect = "Deny"
     principals {
-      type        = "Service"
-      identifiers = ["s3.amazonaws.com"]
+      type        = "*"
+      identifiers = ["*"]
     }
-    actions   = ["sqs:SendMessage"]
+    actions   = ["sqs:*"]
     resources = [each.value]
     condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_s3_bucket.ingest.arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
     }
   }
 }
@@ -94,6 +120,11 @@ data "aws_iam_policy_document" "queue" {
 resource "aws_sqs_queue_policy" "ingest" {
   queue_url = aws_sqs_queue.ingest.id
   policy    = data.aws_iam_policy_document.queue["ingest"].json
+}
+
+resource "aws_sqs_queue_policy" "ingest_dlq" {
+  queue_url = aws_sqs_queue.ingest_dlq.id
+  policy    = data.aws_iam_policy_document.queue["ingest_dlq"].json
 }
 
 resource "aws_sqs_queue_policy" "failed_records" {

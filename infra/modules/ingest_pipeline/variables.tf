@@ -220,6 +220,27 @@ variable "dlq_max_receive_count" {
 
 # ---- API ------------------------------------------------------------------------------------
 
+variable "system_two_principal_arns" {
+  description = "ARNs of the IAM roles (or users) System Two signs its requests with (SigV4). Only they may invoke the import API (its resource policy); give them the policy of output system_two_invoke_policy_json."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.system_two_principal_arns) > 0 && alltrue([for arn in var.system_two_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "system_two_principal_arns must list at least one IAM role or user ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "api_allowed_source_cidrs" {
+  description = "If not empty, the import API refuses requests from any other source address (System Two's egress ranges, CIDR notation)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.api_allowed_source_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "api_allowed_source_cidrs must hold CIDR blocks, e.g. 203.0.113.0/24."
+  }
+}
+
 variable "api_stage_name" {
   description = "Name of the API Gateway stage; the import API is <invoke url of the stage>/v1/{stream}."
   type        = string
@@ -227,7 +248,7 @@ variable "api_stage_name" {
 }
 
 variable "api_throttle_rate_limit" {
-  description = "Steady-state requests per second allowed to System Two's API key (usage plan) and to the stage."
+  description = "Steady-state requests per second allowed to System Two's usage plan and to the stage."
   type        = number
   default     = 100
 }
