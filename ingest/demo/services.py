@@ -105,6 +105,14 @@ def api_server(port: int = 0) -> Iterator[tuple[str, int]]:
             # client's delayed ACK add 40 ms to every response.
             cast(socket.socket, self.connection).setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+        def get_environ(self) -> dict[str, Any]:
+            environ = super().get_environ()
+            # wsgiref reports a missing Content-Type as text/plain; the import API reads a request
+            # without one as JSON (as API Gateway does), so pass the absence through.
+            if self.headers.get("Content-Type") is None:
+                environ.pop("CONTENT_TYPE", None)
+            return environ
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
