@@ -65,6 +65,7 @@ def api_schema(live_server, local_firehose, settings):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.slow  # a live server and 9 operations x 15 generated requests: about 30 s
 @pytest.mark.django_db(transaction=True)
 @schema.parametrize()
 @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
