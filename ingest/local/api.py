@@ -90,17 +90,10 @@ def schema_error(body: bytes, stream: str) -> InvalidEvent | None:
     return InvalidEvent(message, ".".join(path))
 
 
-def _check_credentials(credentials: auth.Credentials | None) -> JsonResponse | None:
-    if credentials is None:
-        return _error(
-            403,
-            f"missing credentials: send {auth.TIMESTAMP_HEADER}: <unix seconds> and "
-            f'{auth.SIGNATURE_HEADER}: sha256=<HMAC-SHA256 of "{{timestamp}}.{{body}}">',
-        )
-    problem = auth.timestamp_error(credentials, time.time(), settings.INGEST_API_SIGNATURE_TOLERANCE_SECONDS)
-    if problem:
-        return _error(403, problem)
-    return None
+MISSING_CREDENTIALS = (
+    f"missing credentials: send {auth.TIMESTAMP_HEADER}: <unix seconds> and "
+    f'{auth.SIGNATURE_HEADER}: sha256=<HMAC-SHA256 of "{{timestamp}}.{{body}}">'
+)
 
 
 def _first_use(credentials: auth.Credentials) -> bool:
@@ -121,10 +114,11 @@ def put_event(request: HttpRequest, stream: str) -> JsonResponse:
         return response
 
     credentials = auth.credentials_of(request.META)
-    refused = _check_credentials(credentials)
-    if refused is not None:
-        return refused
-    assert credentials is not None
+    if credentials is None:
+        return _error(403, MISSING_CREDENTIALS)
+    stale = auth.timestamp_error(credentials, time.time(), settings.INGEST_API_SIGNATURE_TOLERANCE_SECONDS)
+    if stale:
+        return _error(403, stale)
 
     length = _content_length(request)
     if length is None:
