@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from ingest.local.auth import signed_headers
 logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_SECONDS = 30.0
+# How long a 503 (the API's database restarting, the stream busy) is retried before it counts.
+RETRY_503_SECONDS = 60.0
 
 
 @dataclass
@@ -54,6 +57,18 @@ class ApiClient:
         return conn
 
     def post(self, stream: str, body: bytes) -> tuple[int, dict]:
+        """POST one event; a 503 (the API's database or stream briefly unavailable) is retried
+        for up to RETRY_503_SECONDS, as System Two retries, each attempt signed afresh."""
+        deadline = time.monotonic() + RETRY_503_SECONDS
+        pause = 0.1
+        while True:
+            status, payload = self._post_once(stream, body)
+            if status != 503 or time.monotonic() + pause > deadline:
+                return status, payload
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+    def _post_once(self, stream: str, body: bytes) -> tuple[int, dict]:
         for attempt in (1, 2):
             # Signed per attempt: a signature is accepted once, within its timestamp's tolerance.
             headers = {"Content-Type": "application/json", **signed_headers(body, self.secret)}
@@ -65,7 +80,7 @@ class ApiClient:
                 if response.getheader("Connection", "").lower() == "close":
                     conn.close()
                     self._local.conn = None
-                return response.status, json.loads(payload or b"{}")
+                return response.status, _json_or_text(payload)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 # The server closed a kept-alive connection: one retry on a fresh one.
                 conn.close()
@@ -73,6 +88,15 @@ class ApiClient:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+def _json_or_text(payload: bytes) -> dict:
+    """The API's JSON answer; anything else (a server error page) as {"message": text}."""
+    try:
+        value = json.loads(payload or b"{}")
+    except ValueError:
+        return {"message": payload[:500].decode("utf-8", "replace")}
+    return value if isinstance(value, dict) else {"message": str(value)}
 
 
 def send_events(client: ApiClient, events: list[dict], stats: SendStats, senders: int) -> None:

@@ -20,7 +20,7 @@ Answers, checked in this order (the first that applies wins):
 400   a body that is not an event of the stream: first the OpenAPI document's schema (what API
       Gateway checks), then ``transforms.events.parse_event`` (what the transform checks), with
       ``{"message": reason, "path": field}``
-503   the stand-in is shutting down
+503   the replay cache (the database) is unavailable, or the stand-in is shutting down: retry
 200   ``{"sequenceNumber": "..."}`` once the record is in the stream's buffer
 ====  ==========================================================================================
 
@@ -34,10 +34,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import time
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -47,6 +49,8 @@ from ingest.local.firehose import MAX_RECORD_BYTES, FirehoseClosed, get_firehose
 from transforms import openapi
 from transforms.events import InvalidEvent, parse_event
 from transforms.streams import STREAM_NAMES
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = MAX_RECORD_BYTES
 
@@ -131,7 +135,13 @@ def put_event(request: HttpRequest, stream: str) -> JsonResponse:
 
     if not auth.signature_ok(credentials, body, settings.INGEST_API_SECRET):
         return _error(403, "invalid signature")
-    if not _first_use(credentials):
+    try:
+        first = _first_use(credentials)
+    except DatabaseError:
+        # Fail closed: without the replay cache a replay could not be told from a first use.
+        logger.warning("local import API: the replay cache (database) is unavailable", exc_info=True)
+        return _error(503, "the replay cache is unavailable; retry (signed afresh)")
+    if not first:
         return _error(403, "replayed request: this signature was used before; sign every attempt afresh")
 
     content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()

@@ -359,3 +359,21 @@ def test_the_openapi_document_is_served(client, settings):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response.content == OPENAPI_FILE.read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_503_when_the_replay_cache_is_unavailable(client, settings):
+    """Fail closed: without its table the API cannot tell a replay, so it asks for a retry."""
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        editor.delete_model(SeenSignature)
+    try:
+        response = post(client, settings, "orders", encode(order_event()))
+        assert response.status_code == 503
+        assert "replay cache" in response.json()["message"]
+        assert get_firehose().pending() == 0
+    finally:
+        with connection.schema_editor() as editor:
+            editor.create_model(SeenSignature)
+    assert post(client, settings, "orders", encode(order_event())).status_code == 200
