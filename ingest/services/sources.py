@@ -3,9 +3,11 @@
 GZIP is recognised by its magic bytes, not by the key's suffix: Firehose names its objects
 without ``.gz`` unless told to, and a hand-placed file may be either.
 
-A damaged GZIP stream (truncated, a bad CRC, corrupt data, garbage after the end) reads as
-ending where the damage is: ``source_damage(stream)`` then says what was wrong, and the
-importer records it as an error after importing the complete lines before it.
+A GZIP stream cut short (truncated, or garbage after its last complete member) reads as
+ending there: ``source_damage(stream)`` then says what was wrong, and the importer records it
+as an error after importing the complete lines before it, which are intact. Corrupt GZIP data
+(a CRC or length mismatch, invalid deflate data) raises ``CorruptSource``: the data read so
+far cannot be trusted either, so the file fails and nothing of it is imported.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ READ_BUFFER = 1 << 16
 
 class SourceMissing(Exception):
     """The object or file is not there (or not readable) any more: a permanent failure."""
+
+
+class CorruptSource(ValueError):
+    """The GZIP data is corrupt: none of it can be trusted, so the file fails as a whole."""
 
 
 class _ReadAdapter(io.RawIOBase):
@@ -98,10 +104,10 @@ def open_local(path: str) -> BinaryIO:
 
 
 class CheckedGzip:
-    """A GZIP reader that ends at the first damage instead of raising, and says what it was.
+    """A GZIP reader that ends where the stream is cut short instead of raising, and says why.
 
-    ``read1`` hands over each piece as soon as it is decompressed, so the data before the
-    damage is delivered; only a line cut by the damage is lost."""
+    ``read1`` hands over each piece as soon as it is decompressed, so the data before the cut
+    is delivered; only a line cut by it is lost. Corrupt data raises ``CorruptSource``."""
 
     def __init__(self, fileobj: BinaryIO) -> None:
         self._gzip = gzip.GzipFile(fileobj=fileobj, mode="rb")
@@ -115,10 +121,17 @@ class CheckedGzip:
             return b""
         try:
             return self._gzip.read1(size)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            # EOFError: truncated; BadGzipFile: bad CRC, length or trailing garbage; zlib.error: corrupt data.
-            self.damage = f"GZIP {type(exc).__name__}: {exc}"
+        except EOFError as exc:  # truncated: what came before is what was compressed
+            self.damage = f"GZIP truncated ({exc})"
             return b""
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            if str(exc).startswith("Not a gzipped file"):  # garbage after a complete, checked member
+                self.damage = f"GZIP followed by data that is not GZIP ({exc})"
+                return b""
+            raise CorruptSource(
+                f"the GZIP data is corrupt ({type(exc).__name__}: {exc}); lines read before it may be garbled "
+                "too, so nothing of the file was imported: replace the object and re-import it"
+            ) from exc
 
     def close(self) -> None:
         self._gzip.close()

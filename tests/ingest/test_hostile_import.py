@@ -108,7 +108,7 @@ def test_truncated_gzip_imports_the_complete_lines_before_the_damage(tmp_path):
     f, _ = run(put(tmp_path, packed[: len(packed) // 2]))
     assert f.status == "imported_with_errors"
     [error] = errors(f)
-    assert "damaged" in error.message and "EOFError" in error.message
+    assert "damaged" in error.message and "truncated" in error.message
     imported = set(Customer.objects.values_list("customer_number", flat=True))
     # Every line before the damage, in order, and the one it cut is not among them.
     assert imported == set(numbers[: error.line_number - 1])
@@ -116,29 +116,38 @@ def test_truncated_gzip_imports_the_complete_lines_before_the_damage(tmp_path):
     assert f.rows_created == len(imported) and f.errors_count == 1
 
 
-def test_a_bad_crc_keeps_the_lines_and_records_the_damage(tmp_path):
-    packed = bytearray(gzip.compress(lines("C-1", "C-2", "C-3")))
-    crc = struct.unpack("<I", packed[-8:-4])[0]
-    packed[-8:-4] = struct.pack("<I", crc ^ 0xFFFFFFFF)
-    f, _ = run(put(tmp_path, bytes(packed)))
+def test_garbage_after_the_gzip_keeps_the_lines_and_records_it(tmp_path):
+    f, _ = run(put(tmp_path, gzip.compress(lines("C-1", "C-2", "C-3")) + b"trailing junk"))
     assert f.status == "imported_with_errors"
     [error] = errors(f)
-    assert error.line_number == 4 and "CRC check failed" in error.message and error.raw_text == ""
+    assert error.line_number == 4 and "not GZIP" in error.message and error.raw_text == ""
     assert Customer.objects.count() == 3
 
 
-def test_corrupt_deflate_data_is_damage_too(tmp_path):
-    numbers = [f"C-{i}" for i in range(3000)]
-    packed = bytearray(gzip.compress(lines(*numbers)))
+def with_bad_crc(payload: bytes) -> bytes:
+    packed = bytearray(gzip.compress(payload, mtime=0))
+    crc = struct.unpack("<I", packed[-8:-4])[0]
+    packed[-8:-4] = struct.pack("<I", crc ^ 0xFFFFFFFF)
+    return bytes(packed)
+
+
+def test_a_bad_crc_fails_the_file_with_a_clear_reason_and_keeps_no_rows(tmp_path):
+    f, outcome = run(put(tmp_path, with_bad_crc(lines("C-1", "C-2", "C-3"))))
+    assert f.status == "failed" and outcome.failed
+    assert "CorruptSource" in f.error_message and "CRC check failed" in f.error_message
+    assert "nothing of the file was imported" in f.error_message
+    assert Customer.objects.count() == 0 and not errors(f)
+
+
+def test_corrupt_deflate_data_fails_the_file(tmp_path):
+    events = [customer(f"C-{i}") for i in range(3000)]
+    for n, event in enumerate(events):
+        event["eventId"] = str(uuid.UUID(int=n + 1, version=4))
+    packed = bytearray(gzip.compress("".join(write_record(e) for e in events).encode(), mtime=0))
     packed[len(packed) // 2] ^= 0xFF
     f, _ = run(put(tmp_path, bytes(packed)))
-    assert f.status == "imported_with_errors"
-    # Garbled lines before the damage is detected fail the record format one by one; the
-    # damage itself (bad data, or at the end the CRC) is the last error.
-    damage = errors(f)[-1]
-    assert "damaged" in damage.message and "GZIP" in damage.message
-    imported = set(Customer.objects.values_list("customer_number", flat=True))
-    assert imported and imported <= set(numbers[: damage.line_number - 1])
+    assert f.status == "failed" and "the GZIP data is corrupt" in f.error_message
+    assert Customer.objects.count() == 0
 
 
 def test_a_gzip_bomb_of_zeros_is_one_overlong_line(tmp_path, settings):
@@ -168,4 +177,4 @@ def test_a_checked_gzip_reads_whole_or_in_pieces_up_to_the_damage():
     cut = decompressed(io.BufferedReader(io.BytesIO(packed[:-4])))  # the length field is gone
     pieces = list(iter(lambda: cut.read(7), b""))
     assert b"".join(pieces) == b"0123456789" * 1000 and all(len(p) <= 7 for p in pieces)
-    assert "EOFError" in source_damage(cut)
+    assert "truncated" in source_damage(cut)

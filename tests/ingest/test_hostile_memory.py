@@ -205,7 +205,8 @@ def test_bad_crc(tmp_path, database_url):
     path.write_bytes(bytes(packed))
     result = import_in_child(database_url, path)
     assert_bounded(result)
-    assert (result["status"], result["created"], result["errors"]) == ("imported_with_errors", 50_000, 1)
+    assert (result["status"], result["created"], result["errors"]) == ("failed", 0, 0)
+    assert "CRC check failed" in result["error"]
 
 
 @pytest.mark.slow
