@@ -8,6 +8,7 @@ Django's autoescaping, never ``mark_safe``.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import cast
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -139,7 +140,7 @@ class ImportLineErrorInline(ParentViewPermissionInline):
 
     @admin.display(description="attempt")
     def attempt_number(self, obj: ImportLineError):
-        return obj.attempt.number if obj.attempt_id else "-"
+        return obj.attempt.number if obj.attempt is not None else "-"
 
     @admin.display(description="raw line (as in the file)")
     def raw_line(self, obj: ImportLineError):
@@ -188,7 +189,8 @@ class ImportFileAdmin(BigTableAdmin):
         ),
     )
     # Everything on the page is read-only: the fields are exactly those the fieldsets show.
-    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
+    # (Flat names only: no field is grouped on a line.)
+    readonly_fields = tuple(cast(str, name) for _title, options in fieldsets for name in options["fields"])
 
     # --- columns --------------------------------------------------------------------------
     @admin.display(description="key")
@@ -350,7 +352,8 @@ class ImportFileAdmin(BigTableAdmin):
             raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # What the change view answers for a missing object (a message and the changelist).
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
         self.reimport(request, ImportFile.objects.filter(pk=obj.pk))

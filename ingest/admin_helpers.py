@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.contrib import admin
 from django.core.paginator import Paginator
@@ -211,7 +213,7 @@ class BigTableAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 100
     list_select_related = ()
-    actions = None
+    actions: Sequence[Any] | None = None
 
     class Media:
         css = {"all": ("ingest/admin.css",)}

@@ -139,6 +139,9 @@ class ImportLineError(models.Model):
     message = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Set only by querysets that select an excerpt instead of the whole line (the admin's).
+    raw_excerpt: str
+
     class Meta:
         ordering = ["import_file", "line_number"]
         indexes = [models.Index(fields=["import_file", "line_number"], name="ingest_lineerror_file_line")]

@@ -8,13 +8,15 @@ last hour and day, the p50/p95 lag of the last day, and the files still pending 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Min, Q, Subquery, Sum
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -110,10 +112,11 @@ def _last_imports() -> dict[str, LastImport]:
     return {
         stream: LastImport(id=pk, key=key, bucket=bucket, status=status, finished_at=finished)
         for pk, stream, key, bucket, status, finished in rows
+        if finished is not None  # always, by the subqueries; said for the type checker
     }
 
 
-def _rows_written() -> F:
+def _rows_written() -> CombinedExpression:
     return F("rows_created") + F("rows_updated") + F("rows_deleted")
 
 
@@ -141,7 +144,16 @@ def _window_totals(now: datetime, *, with_percentiles: bool) -> dict[str, dict]:
         .order_by()
         .annotate(**aggregates)
     )
-    return {row.pop("stream"): row for row in rows}
+    return _by_stream(rows)
+
+
+def _by_stream(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict]:
+    """Aggregate rows grouped by stream, keyed by it."""
+    by_stream = {}
+    for row in rows:
+        values = dict(row)
+        by_stream[values.pop("stream")] = values
+    return by_stream
 
 
 def _lag_percentiles_in_python(now: datetime) -> dict[str, tuple[float | None, float | None]]:
@@ -157,11 +169,12 @@ def _lag_percentiles_in_python(now: datetime) -> dict[str, tuple[float | None, f
     )
     lags: dict[str, list[float]] = defaultdict(list)
     for stream, lag in values:
-        lags[stream].append(lag)
+        if lag is not None:  # always, by the filter
+            lags[stream].append(lag)
     result = {}
-    for stream, values in lags.items():
-        values.sort()
-        result[stream] = (percentile(values, 50), percentile(values, 95))
+    for stream, samples in lags.items():
+        samples.sort()
+        result[stream] = (percentile(samples, 50), percentile(samples, 95))
     return result
 
 
@@ -176,7 +189,7 @@ def _backlog() -> dict[str, dict]:
             oldest_pending_at=Min("created_at", filter=Q(status__in=PENDING_STATUSES)),
         )
     )
-    return {row.pop("stream"): row for row in rows}
+    return _by_stream(rows)
 
 
 def stream_freshness(now: datetime | None = None, streams: Iterable[str] = STREAM_NAMES) -> list[StreamFreshness]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile
@@ -60,7 +60,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _field_limit(name: str) -> int:
-    return ImportFile._meta.get_field(name).max_length
+    field = ImportFile._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None, f"{name} is not a bounded text column"
+    return field.max_length
 
 
 def refusal(obj: S3Object, *, bucket: str) -> str:

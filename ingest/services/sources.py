@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files.storage import storages
@@ -63,11 +63,12 @@ def s3_storage(bucket: str):
     The endpoint is read from ``settings.AWS_ENDPOINT_URL`` at call time, so a process (or a
     test) that points the settings at another AWS gets it without rebuilding STORAGES.
     """
-    default = storages["ingest"]
+    default: Any = storages["ingest"]  # django-storages' S3Storage (untyped)
     endpoint = settings.AWS_ENDPOINT_URL or None
     if bucket == default.bucket_name and (default.endpoint_url or None) == endpoint:
         return default
-    options = dict(settings.STORAGES["ingest"].get("OPTIONS", {}))
+    ingest = cast(dict[str, Any], settings.STORAGES["ingest"])
+    options = dict(ingest.get("OPTIONS", {}))
     options["bucket_name"] = bucket
     options["endpoint_url"] = endpoint
     return type(default)(**options)
