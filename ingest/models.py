@@ -168,3 +168,14 @@ class RejectedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.message_id}: {self.error[:80]}"
+
+
+# The operators' models live in their own module; imported here so that Django registers them.
+from ingest.operator_models import (  # noqa: E402, F401
+    ChangeNotification,
+    ErrorFile,
+    EventLagCount,
+    ImportEventClock,
+    RejectedRecord,
+    RejectedStatus,
+)
