@@ -87,8 +87,15 @@ def test_every_line_of_an_error_object_becomes_a_listed_record(landed, s3, bucke
 
 def test_an_unreadable_error_line_is_kept_with_its_reason(s3, bucket):
     key = "errors/orders/processing-failed/2026/11/27/10/local-orders-1-2026-11-27-10-00-00-x"
-    good = {"attemptsMade": 2, "arrivalTimestamp": 1764238530123, "errorCode": "Lambda.ProcessingFailed",
-            "errorMessage": "bad", "attemptEndingTimestamp": 1764238531000, "rawData": "e30=", "lambdaArn": "arn:x"}  # fmt: skip
+    good = {
+        "attemptsMade": 2,
+        "arrivalTimestamp": 1764238530123,
+        "errorCode": "Lambda.ProcessingFailed",
+        "errorMessage": "bad",
+        "attemptEndingTimestamp": 1764238531000,
+        "rawData": "e30=",
+        "lambdaArn": "arn:x",
+    }
     body = (json.dumps(good) + "\n{not json\n").encode()
     etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
     error_file, _ = register_error_object(bucket, key, etag=etag)
@@ -134,7 +141,7 @@ def test_redrive_loads_what_passes_once_and_keeps_what_fails(landed, bucket):
 
 
 def test_a_failed_write_leaves_every_record_rejected(landed, bucket):
-    with pytest.raises(Exception, match="NoSuchBucket|does not exist"):
+    with pytest.raises(Exception, match=r"NoSuchBucket|does not exist"):
         redrive(enqueue=Doorbell(), bucket="no-such-bucket-for-redrive")
     assert RejectedRecord.objects.filter(status=RejectedStatus.REJECTED).count() == 4
     assert RejectedRecord.objects.filter(redrive_attempts__gt=0).count() == 0
