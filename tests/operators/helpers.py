@@ -7,10 +7,16 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 
 from ingest.local.firehose import FirehoseConfig, LocalFirehose
+from ingest.services.importing import ImportOutcome, import_file
+from ingest.services.registration import register_local_file
 from tests.e2e.pipeline import order_events
+from transforms.events import validate_event
 from transforms.handler import lambda_handler
+from transforms.system_one.writer import write_record
 
 BUG_MESSAGE = "transform v0 bug: rush orders are not supported"
 
@@ -69,3 +75,26 @@ def new_bucket(s3) -> str:
     name = f"ops-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+def orders_at(occurred: list[datetime], *, run: str, version: int = 1, delete: bool = False) -> list[dict]:
+    """Valid orders events, one per ``occurredAt``, keys ``SO-{run}{n}``."""
+    out = []
+    for n, when in enumerate(occurred):
+        [event] = order_events(1, start=n, run=run)
+        event = dict(event, occurredAt=when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", version=version)
+        event["eventId"] = str(uuid.uuid4())
+        if delete:
+            event["eventType"] = "delete"
+            event.pop("data")
+        out.append(validate_event(event, "orders"))
+    return out
+
+
+def import_local(events: list[dict], folder: Path, name: str) -> ImportOutcome:
+    """Write the events as one System One file under ``folder/orders/`` and import it."""
+    path = folder / "orders" / f"{name}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(write_record(e) for e in events))
+    f, _ = register_local_file(path)
+    return import_file(f.pk)
