@@ -641,12 +641,24 @@ def test_consumer_policy(module: Config) -> None:
     assert actions == {
         "s3:GetObject",
         "s3:ListBucket",
+        "s3:PutObject",
         "kms:Decrypt",
+        "kms:GenerateDataKey",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:ChangeMessageVisibility",
     }
+    by_sid = {s["sid"]: s for s in statements}
+    # Writing is limited to the redrive's own prefix, outside the notified stream prefixes.
+    assert by_sid["WriteAndReadTheRedriveFiles"]["resources"] == [
+        "${aws_s3_bucket.ingest.arn}/${local.redrive_prefix_root}*"
+    ]
+    assert by_sid["ReadTheErrorFiles"]["resources"] == ["${aws_s3_bucket.ingest.arn}/${local.error_prefix_root}*"]
+    assert by_sid["ConsumeTheNotifications"]["resources"] == [
+        "${aws_sqs_queue.ingest.arn}",
+        "${aws_sqs_queue.failed_records.arn}",
+    ]
     get = next(s for s in statements if s["actions"] == ["s3:GetObject"])
     prefixes = re.fullmatch(
         r"\$\{\[for name in local\.stream_names : \"\$\{aws_s3_bucket\.ingest\.arn\}/\$\{name\}/\*\"\]\}",
