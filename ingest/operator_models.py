@@ -22,6 +22,7 @@ class ErrorFile(models.Model):
     stream = models.CharField(max_length=32, choices=STREAM_CHOICES, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
     records_count = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True, help_text="Why the object could not be read (it had vanished).")
     s3_event_time = models.DateTimeField(null=True, blank=True)
     registered_by = models.CharField(max_length=32, blank=True, help_text="notification, command")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import ChangeNotification, ImportFile
+from ingest.services import prometheus
 from ingest.services.loading import BatchCounts
 from ingest.signals import rows_changed
 
@@ -100,6 +101,8 @@ def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
                 ChangeNotification.objects.filter(pk=note.pk).update(
                     attempts=F("attempts") + 1, delivered_at=now, last_error=""
                 )
+    prometheus.CHANGES.labels("delivered").inc(delivered)
+    prometheus.CHANGES.labels("failed").inc(failed)
     return delivered, failed
 
 

@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import ImportFile, RejectedRecord, RejectedStatus
+from ingest.services import prometheus
 from ingest.services.rejected import raw_event
 from ingest.services.sources import s3_storage
 from transforms.events import InvalidEvent, parse_event
@@ -159,6 +160,8 @@ def _chunk(
             result.files.append(import_file.pk)
             transaction.on_commit(partial(_ring, enqueue, import_file.pk))
         RejectedRecord.objects.bulk_update(failing, ["reason", "redrive_attempts", "last_redrive_at"], batch_size=1000)
+        transaction.on_commit(partial(prometheus.REDRIVEN.labels(stream, "passed").inc, len(passed)))
+        transaction.on_commit(partial(prometheus.REDRIVEN.labels(stream, "failed").inc, len(failing)))
         return records[-1].pk
 
 

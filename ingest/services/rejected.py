@@ -14,11 +14,13 @@ import binascii
 import json
 import logging
 from datetime import UTC, datetime
+from functools import partial
 
 from django.db import IntegrityError, transaction
 
 from ingest.models import ErrorFile, RejectedRecord
-from ingest.services.sources import open_source
+from ingest.services import prometheus
+from ingest.services.sources import SourceMissing, open_source
 from transforms.streams import STREAM_NAMES
 
 logger = logging.getLogger(__name__)
@@ -102,22 +104,18 @@ def register_error_object(
                 s3_event_time=event_time,
                 registered_by=registered_by,
             )
-            count = 0
-            batch: list[RejectedRecord] = []
-            with open_source(bucket, key, etag) as stream:
-                # Firehose's lines hold one record each (≤ 1 MiB of base64): read whole lines.
-                for line_number, raw in enumerate(stream, start=1):
-                    if not raw.strip():
-                        continue
-                    batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
-                    if len(batch) >= INSERT_BATCH:
-                        RejectedRecord.objects.bulk_create(batch)
-                        count += len(batch)
-                        batch = []
-            RejectedRecord.objects.bulk_create(batch)
-            count += len(batch)
-            ErrorFile.objects.filter(pk=error_file.pk).update(records_count=count)
+            try:
+                count = _store_records(error_file)
+            except SourceMissing as exc:
+                # Gone or replaced before we read it: recorded, so the notification does not loop.
+                count = 0
+                error_file.error_message = str(exc)
+                logger.error("error file s3://%s/%s could not be read: %s", bucket, key, exc)
+            ErrorFile.objects.filter(pk=error_file.pk).update(
+                records_count=count, error_message=error_file.error_message
+            )
             error_file.records_count = count
+            transaction.on_commit(partial(prometheus.REJECTED.labels(error_file.stream or "unknown").inc, count))
     except IntegrityError:
         # Another consumer registered the same object meanwhile.
         return ErrorFile.objects.get(**lookup), False
@@ -129,6 +127,23 @@ def register_error_object(
         key,
     )
     return error_file, True
+
+
+def _store_records(error_file: ErrorFile) -> int:
+    count = 0
+    batch: list[RejectedRecord] = []
+    with open_source(error_file.bucket, error_file.key, error_file.etag) as stream:
+        # Firehose's lines hold one record each (≤ 1 MiB of base64): read whole lines.
+        for line_number, raw in enumerate(stream, start=1):
+            if not raw.strip():
+                continue
+            batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
+            if len(batch) >= INSERT_BATCH:
+                RejectedRecord.objects.bulk_create(batch)
+                count += len(batch)
+                batch = []
+    RejectedRecord.objects.bulk_create(batch)
+    return count + len(batch)
 
 
 def raw_event(record: RejectedRecord) -> bytes | None:

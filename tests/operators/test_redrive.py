@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from prometheus_client import REGISTRY
 
 from ingest.models import ImportFile, ImportStatus, RejectedRecord, RejectedStatus
 from ingest.services.importing import import_file
@@ -107,13 +108,25 @@ def test_an_unreadable_error_line_is_kept_with_its_reason(s3, bucket):
     assert stream_of_error_key(key) == "orders" and stream_of_error_key("errors/nothing") == ""
 
 
+def test_an_error_object_gone_before_it_is_read_is_recorded(s3, bucket):
+    key = "errors/orders/processing-failed/2026/11/27/10/gone"
+    error_file, created = register_error_object(bucket, key, etag="0123456789abcdef")
+    assert created and error_file.records_count == 0 and "gone" in error_file.error_message
+    assert register_error_object(bucket, key, etag="0123456789abcdef") == (error_file, False)
+
+
 def test_redrive_loads_what_passes_once_and_keeps_what_fails(landed, bucket):
     events, _invalid, _error_file = landed
     assert Order.objects.count() == 2  # the two plain orders landed; the rush orders were rejected
     doorbell = Doorbell()
 
+    passed_before = REGISTRY.get_sample_value(
+        "ingest_redriven_records_total", {"stream": "orders", "outcome": "passed"}
+    )
     report = redrive(enqueue=doorbell)
     assert (report.passed, report.still_failing) == (2, 2)
+    passed_after = REGISTRY.get_sample_value("ingest_redriven_records_total", {"stream": "orders", "outcome": "passed"})
+    assert passed_after == (passed_before or 0) + 2
     [file_id] = report.files
     assert doorbell.rung == [file_id]
     f = ImportFile.objects.get(pk=file_id)
