@@ -16,6 +16,8 @@ from django.utils.safestring import SafeString, mark_safe
 from ingest.admin_helpers import format_seconds
 
 WIDTH, HEIGHT = 340, 96
+# The lag axis ends on these (seconds): 0.1 s, 1 s, 10 s, 1 min, 10 min, 1 h, 6 h, 1 d, 7 d, 30 d.
+LAG_SCALE = (0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
 LEFT, RIGHT, TOP, BOTTOM = 44, 6, 8, 18
 
 
@@ -84,10 +86,8 @@ def lag_chart(
     body = []
     labels: list[tuple[float, str]] = []
     if values:
-        low = 10 ** math.floor(math.log10(max(min(values), 0.01)))
-        high = 10 ** math.ceil(math.log10(max(max(values), low * 10)))
-        if high <= low:
-            high = low * 10
+        low = max([step for step in LAG_SCALE if step <= min(values)], default=LAG_SCALE[0])
+        high = min([step for step in LAG_SCALE if step >= max(values) and step > low], default=low * 10)
         for series, css in ((p95, "p95"), (p50, "p50")):
             segment: list[str] = []
             segments: list[list[str]] = []

@@ -138,3 +138,17 @@ def test_the_admin_action_redrives_the_selection(client, django_user_model, aws,
     imported = ImportFile.objects.get(pk=passing.redriven_in_id)
     imported.refresh_from_db()
     assert imported.status == "imported" and imported.rows_created == 1
+
+
+def test_lag_charts_end_on_readable_steps():
+    from datetime import UTC, datetime
+
+    from ingest.svg_charts import lag_chart
+
+    hours = [datetime(2026, 11, 27, h, tzinfo=UTC) for h in range(3)]
+    svg = str(lag_chart("t", hours, [2.0, None, 40.0], [5.0, None, 4000.0]))
+    ticks = re.findall(r'<text class="tick"[^>]*text-anchor="end">([^<]+)</text>', svg)
+    assert ticks[:2] == ["6 h", "1.0 s"]
+    assert svg.count('class="dot p95"') == 2 and 'class="line' not in svg  # a gap splits the line
+    huge = str(lag_chart("t", hours, [4e6, 5e6, 6e6], [4e6, 5e6, 7e6]))
+    assert huge.count("<polyline") == 2
