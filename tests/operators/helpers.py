@@ -13,7 +13,7 @@ from pathlib import Path
 from ingest.local.firehose import FirehoseConfig, LocalFirehose
 from ingest.services.importing import ImportOutcome, import_file
 from ingest.services.registration import register_local_file
-from tests.e2e.pipeline import order_events
+from ingest.testing.samples import order_events
 from transforms.events import validate_event
 from transforms.handler import lambda_handler
 from transforms.system_one.writer import write_record

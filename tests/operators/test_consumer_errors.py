@@ -9,7 +9,8 @@ import pytest
 
 from ingest.models import ErrorFile, ImportFile, RejectedRecord
 from ingest.services.consumer import ConsumerOptions, EventConsumer
-from tests.e2e.pipeline import aws_clients, order_events
+from ingest.testing.aws import aws_clients
+from ingest.testing.samples import order_events
 from tests.operators.helpers import invalid_order, land_rejected
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -109,7 +109,8 @@ def test_only_the_permission_shows_the_redrive_action(client, django_user_model)
 
 @pytest.mark.django_db(transaction=True)
 def test_the_admin_action_redrives_the_selection(client, django_user_model, aws, settings):
-    from tests.e2e.pipeline import aws_clients, order_events
+    from ingest.testing.aws import aws_clients
+    from ingest.testing.samples import order_events
 
     settings.INGEST_BUCKET = new_bucket(aws_clients(aws)[0])
     settings.CELERY_TASK_ALWAYS_EAGER = True

@@ -19,7 +19,8 @@ from ingest.services.importing import import_file
 from ingest.services.redrive import redrive
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.services.rejected import register_error_object, stream_of_error_key
-from tests.e2e.pipeline import aws_clients, order_events
+from ingest.testing.aws import aws_clients
+from ingest.testing.samples import order_events
 from tests.operators.helpers import BUG_MESSAGE, error_keys, invalid_order, land_rejected, new_bucket
 from website.models import Order
 
