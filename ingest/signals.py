@@ -12,8 +12,9 @@
 * ``notification_id``: the outbox row; the same id comes again on a re-delivery, so a receiver
   that must not repeat work can remember it.
 
-A receiver that raises leaves the notification undelivered: it is sent again (to every
-receiver) by the next ``manage.py dispatch_changes`` or the consumer's sweep. See
+A receiver that raises leaves the notification undelivered (its database writes are rolled back
+to a savepoint, and the receivers after it are not called): it is sent again, to every receiver,
+by the next ``manage.py dispatch_changes`` or the consumer's sweep. See
 docs/operations.md for an example receiver.
 """
 

@@ -67,7 +67,9 @@ def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
     """Deliver up to ``limit`` undelivered notifications of the queryset; returns (delivered, failed).
 
     Each one is locked while its receivers run (skipped if another dispatcher holds it), and
-    marked delivered in the same transaction only if no receiver raised."""
+    marked delivered in the same transaction only if no receiver raised. The receivers of one
+    notification run in a savepoint: one that fails (a database error included) rolls back its
+    own writes, stops the round, and the notification is sent again, to every receiver, later."""
     base = queryset if queryset is not None else ChangeNotification.objects.all()
     delivered = failed = 0
     with transaction.atomic():
@@ -76,30 +78,29 @@ def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         for note in pending[:limit]:
-            errors = []
-            for receiver, result in rows_changed.send_robust(
-                sender=ChangeNotification,
-                stream=note.stream,
-                created=note.created_keys,
-                updated=note.updated_keys,
-                deleted=note.deleted_keys,
-                import_file_id=note.import_file_id,
-                part=note.part,
-                notification_id=note.pk,
-            ):
-                if isinstance(result, Exception):
-                    errors.append(f"{getattr(receiver, '__qualname__', receiver)}: {type(result).__name__}: {result}")
-            now = timezone.now()
-            if errors:
+            try:
+                with transaction.atomic():
+                    rows_changed.send(
+                        sender=ChangeNotification,
+                        stream=note.stream,
+                        created=note.created_keys,
+                        updated=note.updated_keys,
+                        deleted=note.deleted_keys,
+                        import_file_id=note.import_file_id,
+                        part=note.part,
+                        notification_id=note.pk,
+                    )
+            except Exception as exc:
                 failed += 1
-                logger.warning("change notification %s not delivered: %s", note.pk, "; ".join(errors))
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("change notification %s not delivered: %s", note.pk, error)
                 ChangeNotification.objects.filter(pk=note.pk).update(
-                    attempts=F("attempts") + 1, last_error="; ".join(errors)[:4000]
+                    attempts=F("attempts") + 1, last_error=error[:4000]
                 )
             else:
                 delivered += 1
                 ChangeNotification.objects.filter(pk=note.pk).update(
-                    attempts=F("attempts") + 1, delivered_at=now, last_error=""
+                    attempts=F("attempts") + 1, delivered_at=timezone.now(), last_error=""
                 )
     prometheus.CHANGES.labels("delivered").inc(delivered)
     prometheus.CHANGES.labels("failed").inc(failed)

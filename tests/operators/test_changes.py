@@ -129,3 +129,19 @@ def test_a_reimport_adds_parts_after_the_earlier_ones(receiver, tmp_path):
     reimport_files(ImportFile.objects.filter(pk=outcome.import_file_id), sync=True)
     assert list(ChangeNotification.objects.order_by("part").values_list("part", flat=True)) == [1, 2]
     assert [c["created"] for c in receiver.calls] == [["SO-re0000000"], ["SO-re0000000"]]
+
+
+def test_a_receiver_whose_database_write_fails_rolls_back_alone(tmp_path):
+    # A receiver breaks the transaction (a duplicate key); the notification stays undelivered and
+    # the dispatcher's own bookkeeping still commits.
+    def breaks(sender, **kwargs) -> None:
+        ChangeNotification.objects.create(import_file_id=kwargs["import_file_id"], stream="orders", part=kwargs["part"])
+
+    rows_changed.connect(breaks, weak=False, dispatch_uid="breaks")
+    try:
+        import_local(orders_at([timezone.now()], run="db"), tmp_path, "db")
+    finally:
+        rows_changed.disconnect(dispatch_uid="breaks")
+    note = ChangeNotification.objects.get()
+    assert note.delivered_at is None and note.attempts == 1 and "IntegrityError" in note.last_error
+    assert dispatch_undelivered(older_than=0) == (1, 0)
