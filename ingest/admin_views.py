@@ -57,8 +57,10 @@ def stream_charts(series: dict[str, HourlySeries]) -> list[StreamCharts]:
                 stream=stream,
                 lag_day=lag_chart(f"{stream}: event-to-row lag, last 24 h", day.hours, day.lag_p50, day.lag_p95),
                 rows_day=rows_chart(f"{stream}: rows per hour, last 24 h", day.hours, day.rows),
-                lag_week=lag_chart(f"{stream}: event-to-row lag, last 7 days", week.hours, week.lag_p50, week.lag_p95),
-                rows_week=rows_chart(f"{stream}: rows per hour, last 7 days", week.hours, week.rows),
+                lag_week=lag_chart(
+                    f"{stream}: event-to-row lag, last 7 days", week.hours, week.lag_p50, week.lag_p95, tooltips=False
+                ),
+                rows_week=rows_chart(f"{stream}: rows per hour, last 7 days", week.hours, week.rows, tooltips=False),
             )
         )
     return out
