@@ -10,7 +10,10 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from ingest.models import STREAM_CHOICES, ImportFile
+from ingest.models import ImportFile
+from transforms.streams import STREAM_NAMES
+
+STREAM_CHOICES = [(name, name) for name in STREAM_NAMES]
 
 
 class ErrorFile(models.Model):

@@ -83,7 +83,7 @@ def rows_chart(title: str, hours: Sequence[datetime], rows: Sequence[int], *, to
         body.append(f'<path class="bar" d="{"".join(path)}"/>')
     if not top:
         body.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no rows</text>')
-    labels_y = [(TOP, f"{top:,}"), (HEIGHT - BOTTOM, "0")] if top else []
+    labels_y: list[tuple[float, str]] = [(TOP, f"{top:,}"), (HEIGHT - BOTTOM, "0")] if top else []
     return mark_safe(_frame(title, body, "ingest-chart--rows", labels_y, hours))  # noqa: S308 - built from escaped parts
 
 

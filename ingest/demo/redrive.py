@@ -34,7 +34,7 @@ def release_v0(event: dict, context: Any) -> dict:
 
     answer = lambda_handler(event, context)
     try:
-        stream = stream_of_delivery_stream(event.get("deliveryStreamArn"))
+        stream = stream_of_delivery_stream(str(event.get("deliveryStreamArn") or ""))
     except ValueError:
         return answer
     if stream == BUGGY_STREAM:

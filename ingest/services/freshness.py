@@ -206,7 +206,8 @@ def _newest_events() -> dict[str, datetime]:
                 .values("pk")[:1]
             )
         )
-    return dict(ImportEventClock.objects.filter(condition).values_list("stream", "newest_occurred_at"))
+    rows = ImportEventClock.objects.filter(condition).values_list("stream", "newest_occurred_at")
+    return {stream: newest for stream, newest in rows if newest is not None}
 
 
 def _event_lags(now: datetime) -> dict[str, tuple[EventLag, EventLag]]:

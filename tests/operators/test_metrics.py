@@ -80,6 +80,7 @@ def _child(code: str, multiproc_dir: Path) -> None:
     subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, env=env, check=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_multiprocess_mode_sums_every_process(tmp_path, monkeypatch):
     # Two "worker children" count imports into the shared directory, then exit.
     for n in (2, 3):
@@ -92,6 +93,7 @@ def test_multiprocess_mode_sums_every_process(tmp_path, monkeypatch):
     assert 'ingest_event_lag_seconds_sum{stream="orders"} 8.0' in text
 
 
+@pytest.mark.slow
 def test_production_refuses_metrics_without_a_token():
     env = {
         **os.environ,
