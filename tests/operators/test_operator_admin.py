@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from ingest.models import ErrorFile, EventLagCount, ImportFile, RejectedRecord, RejectedStatus
+from ingest.models import ChangeNotification, ErrorFile, EventLagCount, ImportFile, RejectedRecord, RejectedStatus
 from tests.admin.factories import make_file
 from tests.operators.helpers import import_local, invalid_order, new_bucket, orders_at
 from transforms.streams import STREAM_NAMES
@@ -153,3 +153,13 @@ def test_lag_charts_end_on_readable_steps():
     assert svg.count('class="dot p95"') == 2 and 'class="line' not in svg  # a gap splits the line
     huge = str(lag_chart("t", hours, [4e6, 5e6, 6e6], [4e6, 5e6, 7e6]))
     assert huge.count("<polyline") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_change_outbox_is_visible(admin_client, tmp_path):
+    outcome = import_local(orders_at([timezone.now()], run="ob"), tmp_path, "ob")
+    html = admin_client.get(reverse("admin:ingest_changenotification_changelist")).content.decode()
+    assert f"import #{outcome.import_file_id}" in html and "orders" in html
+    note = ChangeNotification.objects.get()
+    detail = admin_client.get(reverse("admin:ingest_changenotification_change", args=[note.pk])).content.decode()
+    assert "SO-ob0000000" in detail
