@@ -15,6 +15,7 @@ from functools import partial
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from ingest.admin_helpers import format_seconds
 from ingest.models import ChangeNotification, ImportFile
@@ -46,7 +47,8 @@ class ImportObserver:
         """The import's last writes (inside its transaction, after the lifecycle recorded the
         run), and what follows its commit."""
         f = self.file
-        finished, lag = ImportFile.objects.filter(pk=f.pk).values_list("finished_at", "lag_seconds").get()
+        stored, lag = ImportFile.objects.filter(pk=f.pk).values_list("finished_at", "lag_seconds").get()
+        finished = stored or timezone.now()
         summary = record_clock(f, self.clock, finished)
         changes.dispatch_after_commit(f.pk)
         transaction.on_commit(
