@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 
@@ -129,12 +130,23 @@ def register_error_object(
     return error_file, True
 
 
+def _lines(stream) -> Iterator[bytes]:
+    """The stream's lines (split on ``\\n``), read in 64 KiB chunks."""
+    pending = b""
+    while chunk := stream.read(1 << 16):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    if pending:
+        yield pending
+
+
 def _store_records(error_file: ErrorFile) -> int:
     count = 0
     batch: list[RejectedRecord] = []
     with open_source(error_file.bucket, error_file.key, error_file.etag) as stream:
         # Firehose's lines hold one record each (≤ 1 MiB of base64): read whole lines.
-        for line_number, raw in enumerate(stream, start=1):
+        for line_number, raw in enumerate(_lines(stream), start=1):
             if not raw.strip():
                 continue
             batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
