@@ -425,3 +425,7 @@ class RejectedMessageAdmin(BigTableAdmin):
     @admin.display(description="body (as received)")
     def body_block(self, obj: RejectedMessage):
         return raw_line_block(obj.body)
+
+
+# The operators' admin (rejected records and their redrive) lives in its own module.
+from ingest import operator_admin  # noqa: E402, F401

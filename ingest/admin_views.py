@@ -13,8 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingest.admin_helpers import format_seconds
-from ingest.models import ImportStatus
+from ingest.models import ImportStatus, RejectedStatus
 from ingest.services.freshness import StreamFreshness, stream_freshness
+from ingest.services.hourly import HourlySeries, hourly_series
+from ingest.svg_charts import lag_chart, rows_chart
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,40 @@ class FreshnessRow:
     error_rate: str
     file_error_rate: str
     oldest_pending: str
+    event_age: str
+    event_lag_hour: str
+    event_lag_day: str
+
+
+@dataclass(frozen=True)
+class StreamCharts:
+    stream: str
+    lag_day: str
+    rows_day: str
+    lag_week: str
+    rows_week: str
+
+
+def stream_charts(series: dict[str, HourlySeries]) -> list[StreamCharts]:
+    out = []
+    for stream, week in series.items():
+        day = week.last(24)
+        out.append(
+            StreamCharts(
+                stream=stream,
+                lag_day=lag_chart(f"{stream}: event-to-row lag, last 24 h", day.hours, day.lag_p50, day.lag_p95),
+                rows_day=rows_chart(f"{stream}: rows per hour, last 24 h", day.hours, day.rows),
+                lag_week=lag_chart(
+                    f"{stream}: event-to-row lag, last 7 days", week.hours, week.lag_p50, week.lag_p95, tooltips=False
+                ),
+                rows_week=rows_chart(f"{stream}: rows per hour, last 7 days", week.hours, week.rows, tooltips=False),
+            )
+        )
+    return out
+
+
+def _pair(p50: float | None, p95: float | None) -> str:
+    return "-" if p50 is None and p95 is None else f"{format_seconds(p50)} / {format_seconds(p95)}"
 
 
 def _percent(value: float | None) -> str:
@@ -66,6 +102,9 @@ def freshness_rows(items: list[StreamFreshness]) -> list[FreshnessRow]:
                 oldest_pending=(
                     format_seconds((now - f.oldest_pending_at).total_seconds()) if f.oldest_pending_at else "-"
                 ),
+                event_age=format_seconds(f.event_age_seconds) if f.event_age_seconds is not None else "never",
+                event_lag_hour=_pair(f.event_lag_hour.p50, f.event_lag_hour.p95),
+                event_lag_day=_pair(f.event_lag_day.p50, f.event_lag_day.p95),
             )
         )
     return rows
@@ -87,6 +126,9 @@ def freshness_view(model_admin, request):
         "generated_at": timezone.now(),
         "changelist_url": _changelist_url(),
         "failed_url": _changelist_url(status__exact=ImportStatus.FAILED),
+        "charts": stream_charts(hourly_series()),
+        "rejected_url": reverse("admin:ingest_rejectedrecord_changelist")
+        + f"?{urlencode({'status__exact': RejectedStatus.REJECTED})}",
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, "admin/ingest/freshness.html", context)

@@ -267,6 +267,14 @@ INGEST_CRASH_POINT = env_str("INGEST_CRASH_POINT", "")
 if PRODUCTION and INGEST_CRASH_POINTS_ENABLED:
     raise ImproperlyConfigured("INGEST_TEST_CRASH_POINTS is for tests; it cannot be on with DJANGO_ENV=production")
 
+# --- Operators: Prometheus metrics at /metrics (docs/operations.md) --------------------------
+# Off unless enabled. A scraper sends "Authorization: Bearer <INGEST_METRICS_TOKEN>"; a staff
+# user logged in to the admin may look too. Production refuses to start enabled without a token.
+INGEST_METRICS_ENABLED = env_bool("INGEST_METRICS_ENABLED", False)
+INGEST_METRICS_TOKEN = env_str("INGEST_METRICS_TOKEN", "")
+if PRODUCTION and INGEST_METRICS_ENABLED and not INGEST_METRICS_TOKEN:
+    raise ImproperlyConfigured("INGEST_METRICS_TOKEN must be set when INGEST_METRICS_ENABLED in production")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,8 +6,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 
+from ingest.metrics_view import metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
 ]
 
 if settings.INGEST_LOCAL_API_ENABLED:

@@ -9,11 +9,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
 from ingest.demo.aws import create_aws_resources, demo_settings
+from ingest.demo.redrive import BUGGY_STREAM, failed_records_consumer, release_v0, run_redrive_step
 from ingest.demo.sending import ApiClient, SendStats, send_events
 from ingest.demo.services import api_server, consumer_thread, embedded_worker
 from ingest.demo.summary import DEMO_USERNAME, DemoSummary, count_created_notifications, sum_up
@@ -97,11 +98,16 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         say(f"moto (S3 + SQS) at {endpoint}; bucket {aws.bucket}; queue {aws.queue_url}")
         stack.enter_context(embedded_worker())
         stack.enter_context(consumer_thread())
+        stack.enter_context(failed_records_consumer(aws.failed_queue_url))
         host, port = stack.enter_context(api_server(options.port))
         firehose = get_firehose()
+        firehose.use_transform(release_v0)
+        say(f"transform release v0 deployed (it rejects every {BUGGY_STREAM} event: the redrive step fixes that)")
         say(f"import API at http://{host}:{port}/v1/{{stream}}; Celery worker and SQS consumer running")
         sqs = boto3.client("sqs", endpoint_url=endpoint, config=settings.INGEST_BOTO_CONFIG)
-        new_files = ImportFile.objects.filter(pk__gte=first_new_file, bucket=aws.bucket)
+        new_files = ImportFile.objects.filter(pk__gte=first_new_file, bucket=aws.bucket).exclude(
+            registered_by="redrive"
+        )
 
         def report() -> tuple[int, int, int]:
             totals = firehose.totals()
@@ -138,7 +144,11 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             time.sleep(1.0)
         else:
             summary.timed_out = True
-        summary.failed_records_notifications = count_created_notifications(sqs, aws.failed_queue_url)
+        step = run_redrive_step(firehose, firehose.totals().error_files, deadline, say)
+        summary.redrive = asdict(step)
+        summary.failed_records_notifications = step.error_files_registered + count_created_notifications(
+            sqs, aws.failed_queue_url
+        )
         sum_up(summary, stats, firehose.totals(), new_files)
         if fold_possible:
             summary.fold_checked = True

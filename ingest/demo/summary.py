@@ -46,11 +46,17 @@ class DemoSummary:
     admin_username: str = DEMO_USERNAME
     admin_password: str = ""
     kept_api_url: str = ""  # with keep: the running import API, e.g. http://127.0.0.1:8000/v1/
+    # The redrive step (ingest.demo.redrive): rejected records registered, redriven, imported.
+    redrive: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return (
-            not self.timed_out and self.fold_matches is not False and self.http_errors == 0 and self.files_failed == 0
+            not self.timed_out
+            and self.fold_matches is not False
+            and self.http_errors == 0
+            and self.files_failed == 0
+            and self.redrive.get("redrive_files_imported") == self.redrive.get("redrive_files")
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -130,6 +136,14 @@ def format_summary(summary: DemoSummary) -> str:
             f"  past the API      {summary.records_injected_past_api} rejected events pushed straight into the "
             f"stream: {summary.records_failed} records in {summary.error_files_landed} file(s) under errors/ "
             f"({summary.failed_records_notifications} notification(s) on the failed-records queue)"
+        )
+    if summary.redrive:
+        r = summary.redrive
+        lines.append(
+            f"  redrive           after the fix-up (transform release v1): {r['records_rejected']} rejected "
+            f"record(s) in {r['error_files_registered']} error file(s); {r['records_passed']} pass "
+            f"({r['rows_loaded']} rows loaded from {r['redrive_files']} file(s)), {r['records_still_failing']} "
+            "still fail and stay listed in the admin (Rejected records)"
         )
     lines += [
         f"  files landed      {summary.files_landed} in S3 ({summary.records_delivered} records"

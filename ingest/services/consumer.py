@@ -37,8 +37,10 @@ from ingest.services.crash_points import crash_point
 from ingest.services.errors import DATABASE_GONE
 from ingest.services.line_errors import storable_text
 from ingest.services.notifications import UnreadableMessage, parse_notification
+from ingest.services.operator_sweep import operator_sweep
 from ingest.services.outages import Outage
-from ingest.services.registration import refusal, register_s3_object
+from ingest.services.registration import ERRORS_REFUSAL, refusal, register_s3_object
+from ingest.services.rejected import register_error_object
 from ingest.services.sweep import SweepClock, files_to_ring
 
 logger = logging.getLogger(__name__)
@@ -257,6 +259,12 @@ class EventConsumer:
                     continue
                 obj = event.s3_object
                 reason = refusal(obj, bucket=settings.INGEST_BUCKET)
+                if reason == ERRORS_REFUSAL:  # Firehose's error output: its records are kept for redrive
+                    error_file, _ = register_error_object(
+                        obj.bucket, obj.key, etag=obj.etag, size=obj.size, event_time=obj.event_time
+                    )
+                    lines.append(f"error file #{error_file.pk} {error_file}: {error_file.records_count} record(s)")
+                    continue
                 if reason:
                     refused.append(f"record {index} (s3://{obj.bucket}/{obj.key!r}): {reason}")
                     continue
@@ -314,6 +322,8 @@ class EventConsumer:
         due = self.clock.due(force=force)
         if not due:
             return []
+        if due == "full":
+            operator_sweep()
         try:
             # While the broker is down, files wait for a doorbell: look for them at every check.
             rung = self.sweep(orphans_only=due == "orphans" and not self.broker_outage.down)

@@ -3,6 +3,8 @@
 Everything comes from a handful of aggregate queries over ``ImportFile`` (never one query per
 file or per stream): the last imported file of every stream, the files, rows and errors of the
 last hour and day, the p50/p95 lag of the last day, and the files still pending or failed.
+By the ERP's own clock (``ImportEventClock``, ``EventLagCount``): the age of the newest
+``occurredAt`` loaded, and the event-to-row lag p50/p95 of the last hour and day.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ingest.models import DONE_STATUSES, ImportFile, ImportStatus
+from ingest.models import DONE_STATUSES, EventLagCount, ImportEventClock, ImportFile, ImportStatus
+from ingest.services.event_clock import bucket_percentile
 from ingest.services.metrics import percentile
 from transforms.streams import STREAM_NAMES
 
@@ -56,6 +59,15 @@ class LastImport:
 
 
 @dataclass(frozen=True)
+class EventLag:
+    """Event-to-row lag (occurredAt → committed) over a window."""
+
+    events: int = 0
+    p50: float | None = None
+    p95: float | None = None
+
+
+@dataclass(frozen=True)
 class StreamFreshness:
     stream: str
     last_import: LastImport | None
@@ -74,6 +86,10 @@ class StreamFreshness:
     pending: int
     failed: int
     oldest_pending_at: datetime | None
+    newest_occurred_at: datetime | None = None
+    event_age_seconds: float | None = None
+    event_lag_hour: EventLag = EventLag()
+    event_lag_day: EventLag = EventLag()
 
     @property
     def error_rate(self) -> float | None:
@@ -192,6 +208,41 @@ def _backlog() -> dict[str, dict]:
     return _by_stream(rows)
 
 
+def _newest_events() -> dict[str, datetime]:
+    # As _last_imports: nine scalar subqueries, each one step down the (stream, -newest) index.
+    condition = Q()
+    for stream in STREAM_NAMES:
+        condition |= Q(
+            pk=Subquery(
+                ImportEventClock.objects.filter(stream=stream, newest_occurred_at__isnull=False)
+                .order_by("-newest_occurred_at")
+                .values("pk")[:1]
+            )
+        )
+    rows = ImportEventClock.objects.filter(condition).values_list("stream", "newest_occurred_at")
+    return {stream: newest for stream, newest in rows if newest is not None}
+
+
+def _event_lags(now: datetime) -> dict[str, tuple[EventLag, EventLag]]:
+    """Per stream, the event-to-row lag of the last hour and day, from the summed histograms."""
+    rows = (
+        EventLagCount.objects.filter(committed_at__gte=now - DAY, stream__in=STREAM_NAMES)
+        .values_list("stream", "bucket")
+        .order_by()
+        .annotate(day=Sum("count"), hour=Sum("count", filter=Q(committed_at__gte=now - HOUR)))
+    )
+    hours: dict[str, dict[int, int]] = defaultdict(dict)
+    days: dict[str, dict[int, int]] = defaultdict(dict)
+    for stream, bucket, day, hour in rows:
+        days[stream][bucket] = int(day or 0)
+        hours[stream][bucket] = int(hour or 0)
+
+    def lag(buckets: dict[int, int]) -> EventLag:
+        return EventLag(sum(buckets.values()), bucket_percentile(buckets, 0.5), bucket_percentile(buckets, 0.95))
+
+    return {stream: (lag(hours[stream]), lag(days[stream])) for stream in days}
+
+
 def stream_freshness(now: datetime | None = None, streams: Iterable[str] = STREAM_NAMES) -> list[StreamFreshness]:
     """The freshness of every stream at ``now`` (default: the current time), in stream order."""
     now = now or timezone.now()
@@ -201,6 +252,8 @@ def stream_freshness(now: datetime | None = None, streams: Iterable[str] = STREA
     totals = _window_totals(now, with_percentiles=on_postgres)
     lags = {} if on_postgres else _lag_percentiles_in_python(now)
     backlog = _backlog()
+    newest_events = _newest_events()
+    event_lags = _event_lags(now)
 
     result = []
     for stream in streams:
@@ -212,6 +265,8 @@ def stream_freshness(now: datetime | None = None, streams: Iterable[str] = STREA
             p50, p95 = window.get("lag_p50"), window.get("lag_p95")
         else:
             p50, p95 = lags.get(stream, (None, None))
+        newest = newest_events.get(stream)
+        event_hour, event_day = event_lags.get(stream, (EventLag(), EventLag()))
         result.append(
             StreamFreshness(
                 stream=stream,
@@ -231,6 +286,10 @@ def stream_freshness(now: datetime | None = None, streams: Iterable[str] = STREA
                 pending=waiting.get("pending", 0),
                 failed=waiting.get("failed", 0),
                 oldest_pending_at=waiting.get("oldest_pending_at"),
+                newest_occurred_at=newest,
+                event_age_seconds=max(0.0, (now - newest).total_seconds()) if newest else None,
+                event_lag_hour=event_hour,
+                event_lag_day=event_day,
             )
         )
     return result

@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ingest.models import ImportAttempt, ImportFile, ImportLineError, ImportStatus
-from ingest.services import lifecycle
+from ingest.services import import_hooks, lifecycle
 from ingest.services.errors import (
     DATABASE_GONE,
     ImportBusy,
@@ -185,7 +185,7 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             producer.join(timeout=30)
 
 
-def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
+def _import_lines(f: ImportFile, attempt: ImportAttempt, observer: import_hooks.ImportObserver | None = None) -> _Run:
     if f.stream not in STREAM_NAMES:
         raise PermanentImportError(
             f"cannot tell the stream of {f.uri!r}: its first path segment must be one of {', '.join(STREAM_NAMES)}"
@@ -198,7 +198,10 @@ def _import_lines(f: ImportFile, attempt: ImportAttempt) -> _Run:
         for batch in _read_ahead(_parse_batches(stream, parser, settings.INGEST_BATCH_SIZE)):
             run.lines_total += batch.lines
             if batch.events:
-                run.counts.add(apply_batch(batch.events, spec, f.pk))
+                counts = apply_batch(batch.events, spec, f.pk, collect_keys=observer is not None)
+                if observer is not None:
+                    observer.batch(batch.events, counts)
+                run.counts.add(counts)
             if batch.errors:
                 room = max(0, MAX_STORED_LINE_ERRORS - run.errors_count)
                 ImportLineError.objects.bulk_create(
@@ -222,8 +225,12 @@ def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: boo
         started = timezone.now()
         clock = time.monotonic()
         attempt = lifecycle.start_attempt(f, trigger=trigger, task_id=task_id, dry_run=dry_run, started=started)
-        counts = _import_lines(f, attempt).as_fields()
-        status = lifecycle.finish(f, attempt, counts=counts, started=started, duration=time.monotonic() - clock)
+        observer = None if dry_run else import_hooks.ImportObserver(f)
+        counts = _import_lines(f, attempt, observer).as_fields()
+        duration = time.monotonic() - clock
+        status = lifecycle.finish(f, attempt, counts=counts, started=started, duration=duration)
+        if observer is not None:
+            observer.committing(status, counts, duration)
         if dry_run:
             transaction.set_rollback(True)
         return ImportOutcome(f.pk, status, ran=True, dry_run=dry_run, counts=counts)

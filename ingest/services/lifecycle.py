@@ -32,6 +32,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, ImportAttempt, ImportFile, ImportStatus
+from ingest.services import import_hooks
 from ingest.services.errors import ImportBusy, is_lock_busy
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ def _fail_locked(f: ImportFile, message: str, *, trigger: str, task_id: str) -> 
     ImportFile.objects.filter(pk=f.pk).update(
         status=ImportStatus.FAILED, error_message=message, attempts_count=number, finished_at=now, updated_at=now
     )
+    import_hooks.failed(f.stream)
     logger.error("import of file %s failed: %s", f.pk, message)
     return ImportOutcome(f.pk, ImportStatus.FAILED, ran=True, error=message)
 

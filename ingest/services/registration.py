@@ -56,6 +56,8 @@ class S3Object:
 
 # Firehose writes the records its transform rejected here (errors/{stream}/processing-failed/...).
 ERRORS_PREFIX = "errors/"
+# Not a file to import: the consumer hands these to ingest.services.rejected.register_error_object.
+ERRORS_REFUSAL = "errors/ object: Firehose's error output, kept as rejected records"
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -93,7 +95,7 @@ def refusal(obj: S3Object, *, bucket: str) -> str:
     if any(segment in {"", ".", ".."} for segment in segments):
         return "the key has an empty, '.' or '..' segment"
     if key.startswith(ERRORS_PREFIX):
-        return "errors/ object: redrive not available"
+        return ERRORS_REFUSAL
     if segments[0] not in STREAM_NAMES or len(segments) < 2:
         return f"the key is not under one of the nine stream prefixes ({', '.join(f'{s}/' for s in STREAM_NAMES)})"
     return ""

@@ -152,6 +152,20 @@ def load(n_files: int, n_lines: int, lines_per_order: int, n_customers: int) -> 
                 "FROM ingest_importfile f CROSS JOIN generate_series(1, 3) AS n "
                 "WHERE f.status = 'imported_with_errors'"
             )
+            # The ERP clock of every import: its newest occurredAt and a lag histogram of 4 buckets
+            # (30 s to 5 min), as the importer writes them, for the dashboard's columns and charts.
+            done = "f.status IN ('imported', 'imported_with_errors')"
+            cursor.execute(
+                "INSERT INTO ingest_importeventclock (import_file_id, stream, committed_at, events, "
+                "oldest_occurred_at, newest_occurred_at) SELECT f.id, f.stream, f.finished_at, f.lines_total, "
+                "f.finished_at - interval '10 minutes', f.finished_at - (30 + f.id % 60) * interval '1 second' "
+                f"FROM ingest_importfile f WHERE {done}"
+            )
+            cursor.execute(
+                "INSERT INTO ingest_eventlagcount (import_file_id, stream, committed_at, bucket, count) "
+                "SELECT f.id, f.stream, f.finished_at, b, 50 + (f.id + b) % 100 "
+                f"FROM ingest_importfile f CROSS JOIN generate_series(7, 10) AS b WHERE {done}"
+            )
     timings["files"] = time.perf_counter() - started
 
     started = time.perf_counter()

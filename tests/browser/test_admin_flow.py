@@ -49,6 +49,17 @@ def test_find_read_and_reimport_a_failed_file(browser, live_server, settings, op
     expect(orders.locator("td").nth(13)).to_have_text("1")  # failed
     page.screenshot(path=str(screenshots_dir / "freshness-dashboard.png"), full_page=True)
 
+    # Its charts, drawn by the server as SVG: per stream, lag and rows per hour, 24 h and 7 days.
+    charts = page.locator("#ingest-charts")
+    expect(charts.locator("svg.ingest-chart")).to_have_count(4 * 9)
+    orders_charts = charts.locator('tr[data-stream="orders"]')
+    expect(orders_charts.locator("svg.ingest-chart--rows .bar")).to_have_count(2)  # this hour, in both windows
+    expect(orders_charts.locator("svg.ingest-chart--lag circle.p95")).to_have_count(2)
+    expect(charts.locator('tr[data-stream="invoices"] svg.ingest-chart--rows text.empty').first).to_have_text("no rows")
+    box = orders_charts.locator("svg.ingest-chart").first.bounding_box()
+    assert box is not None and box["width"] >= 300 and box["height"] >= 80
+    charts.screenshot(path=str(screenshots_dir / "freshness-charts.png"))
+
     # The imports list, filtered on failed.
     page.click("text=All imports")
     expect(page.locator("#result_list tbody tr")).to_have_count(2)
@@ -83,4 +94,5 @@ def test_find_read_and_reimport_a_failed_file(browser, live_server, settings, op
     assert ImportFile.objects.filter(status=ImportStatus.FAILED).count() == 0
     assert dialogs == []
     assert (screenshots_dir / "freshness-dashboard.png").stat().st_size > 0
+    assert (screenshots_dir / "freshness-charts.png").stat().st_size > 0
     assert (screenshots_dir / "import-detail.png").stat().st_size > 0

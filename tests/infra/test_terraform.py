@@ -773,7 +773,9 @@ def test_each_process_has_its_own_least_privilege_policy(module: Config) -> None
     assert _actions(module, "consumer") == {
         "s3:GetObject",
         "s3:ListBucket",
+        "s3:PutObject",
         "kms:Decrypt",
+        "kms:GenerateDataKey",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
@@ -784,7 +786,12 @@ def test_each_process_has_its_own_least_privilege_policy(module: Config) -> None
 
     consumer = _statements(module, "consumer")
     sqs = consumer["ConsumeTheNotifications"]
-    assert sqs["resources"] == ["${aws_sqs_queue.ingest.arn}"]  # not the DLQ, not the error queue
+    # The notification queue and the failed-records queue (rejected records for the redrive); not the DLQ.
+    assert sqs["resources"] == ["${aws_sqs_queue.ingest.arn}", "${aws_sqs_queue.failed_records.arn}"]
+    # Writing is limited to the redrive's own prefix, outside the notified stream prefixes.
+    assert consumer["WriteAndReadTheRedriveFiles"]["resources"] == [
+        "${aws_s3_bucket.ingest.arn}/${local.redrive_prefix_root}*"
+    ]
     stream_files = [f"arn:aws:s3:::bucket/{name}/*" for name in STREAM_NAMES]
     assert _resolve(module, consumer["ReadTheStreamAndErrorFiles"]["resources"]) == [
         *stream_files,

@@ -91,7 +91,7 @@ def test_a_malformed_eventbridge_event_is_rejected_not_raised(queue):
         (None, "orders//f", "empty"),
         (None, "orders/2026/", "empty"),
         (None, "orders", "nine stream prefixes"),
-        (None, "errors/orders/processing-failed/2026/11/27/10/f", "errors/ object: redrive not available"),
+        ("someone-elses-bucket", "errors/orders/processing-failed/2026/11/27/10/f", "is not the ingest bucket"),
     ],
 )
 def test_objects_outside_the_ingest_bucket_and_prefixes_are_rejected(queue, settings, bucket, key, reason):

@@ -276,6 +276,27 @@ data "aws_iam_policy_document" "consumer" {
     }
   }
 
+  # Rejected records: the consumer on the failed-records queue reads Firehose's error output
+  # (ReadTheStreamAndErrorFiles above); `manage.py redrive` writes the records that now pass under redrive/ and the workers import them.
+  statement {
+    sid       = "WriteAndReadTheRedriveFiles"
+    effect    = "Allow"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.ingest.arn}/${local.redrive_prefix_root}*"]
+  }
+
+  statement {
+    sid       = "EncryptTheRedriveFiles"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+  }
+
   # GetQueueAttributes: a draining consumer (consume_events --drain) looks at the queue depth.
   statement {
     sid    = "ConsumeTheNotifications"
@@ -286,7 +307,7 @@ data "aws_iam_policy_document" "consumer" {
       "sqs:GetQueueAttributes",
       "sqs:ReceiveMessage",
     ]
-    resources = [aws_sqs_queue.ingest.arn]
+    resources = [aws_sqs_queue.ingest.arn, aws_sqs_queue.failed_records.arn]
   }
 }
 

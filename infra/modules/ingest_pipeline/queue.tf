@@ -50,8 +50,9 @@ resource "aws_sqs_queue_redrive_allow_policy" "ingest_dlq" {
 }
 
 # Error files: one notification per file Firehose wrote under errors/ (records the transform
-# rejected, or a batch it could not deliver). Nobody consumes it automatically; its alarm
-# (alarms.tf) tells operators, who read the file named in the message and delete the message.
+# rejected, or a batch it could not deliver). A consumer (`manage.py consume_events --queue-url
+# <failed_records_queue_url>`) registers each file's records for the admin and `manage.py redrive`;
+# its alarm (alarms.tf) fires when messages wait, i.e. when that consumer is not running.
 resource "aws_sqs_queue" "failed_records" {
   name                       = "${local.name_prefix}-failed-records"
   sqs_managed_sse_enabled    = true

@@ -58,6 +58,10 @@ class LocalFirehose:
 
     # --- collaborators ------------------------------------------------------------------------
 
+    def use_transform(self, transform: Transform | None) -> None:
+        """Deploy another processor Lambda (None: the real handler) for the batches still to come."""
+        self._transform = transform
+
     def transform(self, event: dict, context: Any) -> Any:
         if self._transform is None:
             from transforms.handler import lambda_handler

@@ -69,7 +69,15 @@ class Command(BaseCommand):
         # transform every record it rejects at WARNING; the progress lines and the summary say
         # enough. Filters, not levels: Celery's Django fixup runs django.setup() again, which
         # resets logger levels.
-        noisy = [logging.getLogger(name) for name in ("django.request", "transforms.handler")]
+        noisy = [
+            logging.getLogger(name)
+            for name in (
+                "django.request",
+                "transforms.handler",
+                "ingest.services.rejected",
+                "ingest.demo.redrive",
+            )
+        ]
         if quiet:
             logging.disable(logging.INFO)
             for logger in noisy:

@@ -1,0 +1,165 @@
+"""Firehose's rejected records in the admin: stream, reason, raw event, when; and the redrive action.
+
+Read-only like the rest of the ingest's admin; the redrive action needs the
+``ingest.redrive_rejectedrecord`` permission. Raw events are shown as text, escaped.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.utils.html import format_html
+
+from ingest.admin import raw_line_block
+from ingest.admin_helpers import BigTableAdmin, import_file_link, status_badge, truncate
+from ingest.models import ChangeNotification, ErrorFile, RejectedRecord, RejectedStatus
+from ingest.services.redrive import redrive
+from ingest.services.rejected import raw_event
+
+MAX_REASONS_SHOWN = 3
+
+
+def _raw_event_text(obj: RejectedRecord) -> str:
+    body = raw_event(obj)
+    if body is None:
+        return obj.raw_data or obj.error_message
+    return body.decode("utf-8", "backslashreplace")
+
+
+@admin.register(RejectedRecord)
+class RejectedRecordAdmin(BigTableAdmin):
+    list_display = ("id", "stream", "status_display", "reason_display", "arrival_at", "raw_display", "redriven_link")
+    list_filter = ("status", "stream")
+    sortable_by = ("arrival_at", "id")
+    date_hierarchy = "arrival_at"
+    search_fields = ("=id",)
+    actions = ["redrive_selected"]  # type: ignore[assignment]  # BigTableAdmin has none
+    fields = (
+        "stream",
+        "status_display",
+        "reason_block",
+        "arrival_at",
+        "attempt_ending_at",
+        "attempts_made",
+        "error_code",
+        "error_message_block",
+        "raw_event_block",
+        "raw_data",
+        "lambda_arn",
+        "redrive_attempts",
+        "last_redrive_at",
+        "redriven_link",
+        "error_file_display",
+        "line_number",
+    )
+    readonly_fields = fields
+
+    def get_actions(self, request):
+        # BigTableAdmin turns actions off; this admin has one.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="status")
+    def status_display(self, obj: RejectedRecord):
+        return status_badge("imported" if obj.status == RejectedStatus.REDRIVEN else "failed", obj.status)
+
+    @admin.display(description="reason")
+    def reason_display(self, obj: RejectedRecord) -> str:
+        return truncate(obj.reason, 120)
+
+    @admin.display(description="reason")
+    def reason_block(self, obj: RejectedRecord):
+        return raw_line_block(obj.reason)
+
+    @admin.display(description="Firehose's error message")
+    def error_message_block(self, obj: RejectedRecord):
+        return raw_line_block(obj.error_message)
+
+    @admin.display(description="raw event")
+    def raw_display(self, obj: RejectedRecord):
+        return format_html('<code class="ingest-raw-event">{}</code>', truncate(_raw_event_text(obj), 100))
+
+    @admin.display(description="raw event (as System Two sent it)")
+    def raw_event_block(self, obj: RejectedRecord):
+        return raw_line_block(_raw_event_text(obj))
+
+    @admin.display(description="redriven in")
+    def redriven_link(self, obj: RejectedRecord):
+        return import_file_link(obj.redriven_in_id)
+
+    @admin.display(description="error file")
+    def error_file_display(self, obj: RejectedRecord) -> str:
+        return str(obj.error_file)
+
+    # --- redrive ---------------------------------------------------------------------------
+    def has_redrive_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('redrive', opts)}")
+
+    @admin.action(permissions=["redrive"], description="Redrive selected records (today's transform)")
+    def redrive_selected(self, request, queryset) -> None:
+        report = redrive(record_ids=queryset.values_list("pk", flat=True))
+        message = f"Redrive: {report.passed} record(s) pass and go to the import"
+        if report.files:
+            message += f" (file(s) {', '.join(f'#{pk}' for pk in report.files)})"
+        message += f"; {report.still_failing} still fail."
+        reasons: dict[str, int] = {}
+        for stream in report.streams.values():
+            for reason, n in stream.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        if reasons:
+            top = sorted(reasons.items(), key=lambda item: -item[1])[:MAX_REASONS_SHOWN]
+            message += " Now: " + "; ".join(f"{reason} ({n})" for reason, n in top)
+        level = messages.WARNING if report.still_failing else messages.SUCCESS
+        self.message_user(request, message, level=level)
+
+
+@admin.register(ErrorFile)
+class ErrorFileAdmin(BigTableAdmin):
+    list_display = ("id", "stream", "key", "records_count", "created_at")
+    list_filter = ("stream",)
+    search_fields = ("=id",)
+    fields = (
+        "bucket",
+        "key",
+        "etag",
+        "stream",
+        "size",
+        "records_count",
+        "s3_event_time",
+        "registered_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+
+@admin.register(ChangeNotification)
+class ChangeNotificationAdmin(BigTableAdmin):
+    """The change outbox: what each import changed, and whether the website's receivers got it."""
+
+    list_display = ("id", "stream", "import_link", "part", "created_at", "delivered_at", "attempts", "error_display")
+    list_filter = ("stream",)
+    sortable_by = ("created_at", "id")
+    search_fields = ("=import_file__id",)
+    fields = (
+        "stream",
+        "import_link",
+        "part",
+        "created_at",
+        "delivered_at",
+        "attempts",
+        "last_error",
+        "created_keys",
+        "updated_keys",
+        "deleted_keys",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="import")
+    def import_link(self, obj: ChangeNotification):
+        return import_file_link(obj.import_file_id)
+
+    @admin.display(description="last error")
+    def error_display(self, obj: ChangeNotification) -> str:
+        return truncate(obj.last_error, 120)

@@ -1,0 +1,124 @@
+"""The change outbox: what each import created, updated and deleted, delivered at least once.
+
+The import writes one ``ChangeNotification`` per batch in its own transaction, so the outbox
+row exists exactly when the rows do. After the commit the worker delivers it to the receivers
+of ``ingest.signals.rows_changed`` and marks it delivered; a worker that dies between the commit
+and the delivery leaves the row undelivered, and ``dispatch_undelivered`` (the consumer's sweep,
+``manage.py dispatch_changes``) sends it later. Receivers may therefore see a notification twice,
+never zero times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ingest.models import ChangeNotification, ImportFile
+from ingest.services import prometheus
+from ingest.services.loading import BatchCounts
+from ingest.signals import rows_changed
+
+logger = logging.getLogger(__name__)
+
+# Rows delivered per transaction by the sweep.
+DISPATCH_CHUNK = 100
+# The worker that wrote a notification delivers it itself; the sweep leaves it that long first.
+SWEEP_GRACE_SECONDS = 30.0
+
+
+def _plain(keys: Sequence[tuple]) -> list:
+    """JSON-ready keys: one-field keys as their value, composite keys as lists."""
+    return [k[0] if len(k) == 1 else list(k) for k in keys]
+
+
+def record_changes(f: ImportFile, counts: BatchCounts, part: int) -> ChangeNotification | None:
+    """Write one batch's changed keys to the outbox (inside the import's transaction); None if none."""
+    if not (counts.created_keys or counts.updated_keys or counts.deleted_keys):
+        return None
+    return ChangeNotification.objects.create(
+        import_file=f,
+        stream=f.stream,
+        part=part,
+        created_keys=_plain(counts.created_keys),
+        updated_keys=_plain(counts.updated_keys),
+        deleted_keys=_plain(counts.deleted_keys),
+    )
+
+
+def dispatch_after_commit(import_file_id: int) -> None:
+    """Deliver this import's notifications once its transaction has committed."""
+    transaction.on_commit(partial(_dispatch_quietly, import_file_id))
+
+
+def _dispatch_quietly(import_file_id: int) -> None:
+    try:
+        dispatch(ChangeNotification.objects.filter(import_file_id=import_file_id))
+    except Exception:  # the import has committed; the sweep delivers what is left
+        logger.exception("delivering the changes of file %s failed; the sweep will retry", import_file_id)
+
+
+def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
+    """Deliver up to ``limit`` undelivered notifications of the queryset; returns (delivered, failed).
+
+    Each one is locked while its receivers run (skipped if another dispatcher holds it), and
+    marked delivered in the same transaction only if no receiver raised. The receivers of one
+    notification run in a savepoint: one that fails (a database error included) rolls back its
+    own writes, stops the round, and the notification is sent again, to every receiver, later."""
+    base = queryset if queryset is not None else ChangeNotification.objects.all()
+    delivered = failed = 0
+    with transaction.atomic():
+        # Fewest attempts first: a notification whose receiver keeps failing does not hold back the rest.
+        pending = base.filter(delivered_at__isnull=True).order_by("attempts", "created_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            pending = pending.select_for_update(skip_locked=True)
+        for note in pending[:limit]:
+            try:
+                with transaction.atomic():
+                    rows_changed.send(
+                        sender=ChangeNotification,
+                        stream=note.stream,
+                        created=note.created_keys,
+                        updated=note.updated_keys,
+                        deleted=note.deleted_keys,
+                        import_file_id=note.import_file_id,
+                        part=note.part,
+                        notification_id=note.pk,
+                    )
+            except Exception as exc:
+                failed += 1
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("change notification %s not delivered: %s", note.pk, error)
+                ChangeNotification.objects.filter(pk=note.pk).update(
+                    attempts=F("attempts") + 1, last_error=error[:4000]
+                )
+            else:
+                delivered += 1
+                ChangeNotification.objects.filter(pk=note.pk).update(
+                    attempts=F("attempts") + 1, delivered_at=timezone.now(), last_error=""
+                )
+    prometheus.CHANGES.labels("delivered").inc(delivered)
+    prometheus.CHANGES.labels("failed").inc(failed)
+    return delivered, failed
+
+
+def dispatch_undelivered(*, older_than: float = SWEEP_GRACE_SECONDS, max_rounds: int = 100) -> tuple[int, int]:
+    """Deliver what the workers left undelivered (older than ``older_than`` seconds)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    queryset = ChangeNotification.objects.filter(created_at__lt=cutoff)
+    delivered = failed = 0
+    for _ in range(max_rounds):
+        ok, bad = dispatch(queryset)
+        delivered, failed = delivered + ok, failed + bad
+        if ok + bad < DISPATCH_CHUNK or ok == 0:
+            break
+    return delivered, failed
+
+
+def undelivered_count() -> int:
+    return ChangeNotification.objects.filter(delivered_at__isnull=True).count()

@@ -1,0 +1,89 @@
+"""What the operators' side adds to every import, called from ``ingest.services.importing``.
+
+Per batch (inside the import's transaction): note the events' ``occurredAt`` and write the
+batch's changed keys to the outbox. When the import is about to commit (still inside it): the
+ERP-clock freshness rows. After the commit: deliver the change notifications, count the
+metrics, log the freshness line. A dry run or a rolled-back import leaves none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ingest.admin_helpers import format_seconds
+from ingest.models import ChangeNotification, ImportFile
+from ingest.services import changes, prometheus
+from ingest.services.event_clock import ClockSummary, EventClock, record_clock
+from ingest.services.loading import BatchCounts
+from ingest.services.rows import RowEvent
+
+logger = logging.getLogger("ingest.freshness")
+
+
+class ImportObserver:
+    def __init__(self, f: ImportFile) -> None:
+        self.file = f
+        self.clock = EventClock()
+        # A re-import's notifications follow those of the earlier imports of the file.
+        self.parts = ChangeNotification.objects.filter(import_file=f).aggregate(n=Max("part"))["n"] or 0
+
+    def batch(self, events: list[RowEvent], counts: BatchCounts) -> None:
+        """After a batch was applied: its events' clock, its outbox row; then drop its keys."""
+        self.clock.observe(events)
+        self.parts += 1
+        changes.record_changes(self.file, counts, self.parts)
+        counts.created_keys.clear()
+        counts.updated_keys.clear()
+        counts.deleted_keys.clear()
+
+    def committing(self, status: str, counts: Mapping[str, int], duration: float) -> ClockSummary:
+        """The import's last writes (inside its transaction, after the lifecycle recorded the
+        run), and what follows its commit."""
+        f = self.file
+        stored, lag = ImportFile.objects.filter(pk=f.pk).values_list("finished_at", "lag_seconds").get()
+        finished = stored or timezone.now()
+        summary = record_clock(f, self.clock, finished)
+        changes.dispatch_after_commit(f.pk)
+        transaction.on_commit(
+            partial(
+                prometheus.observe_import,
+                f.stream,
+                status,
+                dict(counts),
+                duration,
+                lag,
+                summary.buckets,
+                summary.lag_sum_seconds,
+            )
+        )
+        transaction.on_commit(partial(_log_freshness, f.pk, f.stream, summary, finished, lag))
+        return summary
+
+
+def _log_freshness(file_id: int, stream: str, summary: ClockSummary, finished: datetime, lag: float | None) -> None:
+    if not summary.events:
+        return
+    newest_age = (finished - summary.newest_occurred_at).total_seconds() if summary.newest_occurred_at else None
+    logger.info(
+        "freshness of %s after file %s: newest event %s old, event-to-row lag p50 %s p95 %s over %s events,"
+        " S3-to-row lag %s",
+        stream,
+        file_id,
+        format_seconds(newest_age),
+        format_seconds(summary.p50),
+        format_seconds(summary.p95),
+        summary.events,
+        format_seconds(lag),
+    )
+
+
+def failed(stream: str) -> None:
+    """A file's import ended as failed (call inside the transaction that says so)."""
+    transaction.on_commit(partial(prometheus.observe_failure, stream))

@@ -1,0 +1,166 @@
+"""Firehose's rejected records: every object of its error output (``errors/{stream}/…``) registered,
+one ``RejectedRecord`` per line, as Firehose wrote it.
+
+Firehose writes one JSON document per line (``attemptsMade``, ``arrivalTimestamp``,
+``errorCode``, ``errorMessage``, ``attemptEndingTimestamp``, ``rawData``: base64 of the body
+System Two posted, ``lambdaArn``). A line that is not such a document is kept too, with the
+reason: nothing that arrived is lost. Redriving them is ``ingest.services.redrive``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+
+from django.db import IntegrityError, transaction
+
+from ingest.models import ErrorFile, RejectedRecord
+from ingest.services import prometheus
+from ingest.services.sources import SourceMissing, open_source
+from transforms.streams import STREAM_NAMES
+
+logger = logging.getLogger(__name__)
+
+ERROR_PREFIX = "errors/"
+INSERT_BATCH = 1000
+
+
+def is_error_key(key: str) -> bool:
+    """An object of Firehose's error output (the bucket notifies these to the failed-records queue)."""
+    return key.lstrip("/").startswith(ERROR_PREFIX)
+
+
+def stream_of_error_key(key: str) -> str:
+    """``errors/{stream}/processing-failed/…`` -> the stream; '' when the key names none."""
+    parts = key.lstrip("/").split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in STREAM_NAMES else ""
+
+
+def _time(ms: object) -> datetime | None:
+    if isinstance(ms, bool) or not isinstance(ms, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _text(value: object, limit: int | None = None) -> str:
+    text = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
+    return text[:limit] if limit else text
+
+
+def record_from_line(error_file: ErrorFile, line_number: int, raw: bytes) -> RejectedRecord:
+    """One line of an error-output object as a RejectedRecord (unsaved)."""
+    record = RejectedRecord(error_file=error_file, line_number=line_number, stream=error_file.stream)
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError(f"a JSON {type(doc).__name__}, not an object")
+    except ValueError as exc:
+        record.error_code = "Ingest.UnreadableErrorLine"
+        record.error_message = raw.decode("utf-8", "backslashreplace")
+        record.reason = f"line {line_number} of the error output is not a Firehose error record: {exc}"
+        return record
+    attempts = doc.get("attemptsMade")
+    record.attempts_made = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None
+    record.arrival_at = _time(doc.get("arrivalTimestamp"))
+    record.attempt_ending_at = _time(doc.get("attemptEndingTimestamp"))
+    record.error_code = _text(doc.get("errorCode"), 255)
+    record.error_message = _text(doc.get("errorMessage"))
+    record.raw_data = _text(doc.get("rawData"))
+    record.lambda_arn = _text(doc.get("lambdaArn"), 2048)
+    record.reason = ": ".join(part for part in (record.error_code, record.error_message) if part)
+    return record
+
+
+def register_error_object(
+    bucket: str,
+    key: str,
+    *,
+    etag: str = "",
+    size: int | None = None,
+    event_time: datetime | None = None,
+    registered_by: str = "notification",
+) -> tuple[ErrorFile, bool]:
+    """Register one error-output object and its records; a second call for the same content finds
+    the first one's ``ErrorFile`` (returns it with ``False``). Raises if the object cannot be
+    read, so that the notification stays in its queue and comes back."""
+    etag = etag.strip('"')
+    lookup = {"bucket": bucket, "key": key, "etag": etag}
+    existing = ErrorFile.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            error_file = ErrorFile.objects.create(
+                **lookup,
+                stream=stream_of_error_key(key),
+                size=size,
+                s3_event_time=event_time,
+                registered_by=registered_by,
+            )
+            try:
+                count = _store_records(error_file)
+            except SourceMissing as exc:
+                # Gone or replaced before we read it: recorded, so the notification does not loop.
+                count = 0
+                error_file.error_message = str(exc)
+                logger.error("error file s3://%s/%s could not be read: %s", bucket, key, exc)
+            ErrorFile.objects.filter(pk=error_file.pk).update(
+                records_count=count, error_message=error_file.error_message
+            )
+            error_file.records_count = count
+            transaction.on_commit(partial(prometheus.REJECTED.labels(error_file.stream or "unknown").inc, count))
+    except IntegrityError:
+        # Another consumer registered the same object meanwhile.
+        return ErrorFile.objects.get(**lookup), False
+    logger.warning(
+        "registered %s rejected record(s) of stream %s from s3://%s/%s",
+        count,
+        error_file.stream or "?",
+        bucket,
+        key,
+    )
+    return error_file, True
+
+
+def _lines(stream) -> Iterator[bytes]:
+    """The stream's lines (split on ``\\n``), read in 64 KiB chunks."""
+    pending = b""
+    while chunk := stream.read(1 << 16):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    if pending:
+        yield pending
+
+
+def _store_records(error_file: ErrorFile) -> int:
+    count = 0
+    batch: list[RejectedRecord] = []
+    with open_source(error_file.bucket, error_file.key, error_file.etag) as stream:
+        # Firehose's lines hold one record each (≤ 1 MiB of base64): read whole lines.
+        for line_number, raw in enumerate(_lines(stream), start=1):
+            if not raw.strip():
+                continue
+            batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
+            if len(batch) >= INSERT_BATCH:
+                RejectedRecord.objects.bulk_create(batch)
+                count += len(batch)
+                batch = []
+    RejectedRecord.objects.bulk_create(batch)
+    return count + len(batch)
+
+
+def raw_event(record: RejectedRecord) -> bytes | None:
+    """The body System Two posted (decoded rawData); None when rawData is not base64."""
+    try:
+        return base64.b64decode(record.raw_data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
