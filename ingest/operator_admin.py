@@ -33,7 +33,7 @@ class RejectedRecordAdmin(BigTableAdmin):
     sortable_by = ("arrival_at", "id")
     date_hierarchy = "arrival_at"
     search_fields = ("=id",)
-    actions = ["redrive_selected"]  # type: ignore[assignment]  # BigTableAdmin has none
+    actions = ["redrive_selected"]
     fields = (
         "stream",
         "status_display",
