@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 
 from celery import shared_task
 from django.conf import settings
@@ -15,9 +17,20 @@ logger = logging.getLogger(__name__)
 
 
 def retry_ceiling(retries: int) -> float:
-    """The longest countdown Celery's backoff can draw for this retry (it draws in [0, ceiling])."""
+    """The longest countdown the backoff can draw for this retry."""
     factor = max(1, int(settings.INGEST_RETRY_BACKOFF_SECONDS))
     return float(min(int(settings.INGEST_RETRY_BACKOFF_MAX_SECONDS), factor * 2**retries))
+
+
+def retry_countdown(task, retries: int, draw: Callable[[float, float], float] = random.uniform) -> float:
+    """The countdown of this retry: exponential, jittered between ``retry_backoff_floor`` of the
+    ceiling and the ceiling. Celery's own full jitter draws in [0, ceiling] and may draw 0 s again
+    and again: a database restarting for a few seconds would then use up every retry in
+    milliseconds."""
+    ceiling = retry_ceiling(retries)
+    if not task.retry_jitter:
+        return ceiling
+    return draw(ceiling * task.retry_backoff_floor, ceiling)
 
 
 @shared_task(
@@ -26,11 +39,14 @@ def retry_ceiling(retries: int) -> float:
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    # Transient failures (S3, network, the database restarting): exponential backoff, full jitter.
-    autoretry_for=(TransientImportError, *DATABASE_GONE),
+    # Transient failures (S3, network, the database restarting): exponential backoff, jittered above
+    # a floor (retry_countdown). Caught by the task itself, not Celery's autoretry_for, whose full
+    # jitter has no floor. Backoff and cap are the settings that retry_ceiling reads.
+    retry_for=(TransientImportError, *DATABASE_GONE),
     retry_backoff=settings.INGEST_RETRY_BACKOFF_SECONDS,
     retry_backoff_max=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
     retry_jitter=True,
+    retry_backoff_floor=0.5,  # of the ceiling: the first retry waits INGEST_RETRY_BACKOFF_SECONDS / 2 at least
     max_retries=settings.INGEST_TASK_MAX_RETRIES,
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
@@ -52,6 +68,8 @@ def import_file_task(self, import_file_id: int, trigger: str = "task") -> dict:
         return deliver(delivery)
     except ImportBusy as exc:
         return _busy(self, import_file_id, exc)
+    except self.retry_for as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self, request.retries)) from exc
 
 
 def _busy(task, import_file_id: int, exc: ImportBusy) -> dict:

@@ -12,7 +12,7 @@ from django.core.files.storage import storages
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.errors import DATABASE_GONE, ImportBusy, TransientImportError
 from ingest.services.registration import S3Object, register_s3_object
-from ingest.tasks import import_file_task, retry_ceiling
+from ingest.tasks import import_file_task, retry_ceiling, retry_countdown
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import free_port
 from website.models import Order
@@ -47,14 +47,17 @@ def run_redelivered(import_file_id: int) -> dict:
 
 
 def test_the_task_declares_its_retry_policy_from_settings(settings):
-    """Transient failures (the database's own included) are Celery's autoretry, with exponential
-    backoff, full jitter and a cap; ImportBusy is not among them: it has its own fixed countdown."""
+    """Transient failures (the database's own included) are retried with exponential backoff,
+    jitter above a floor and a cap; ImportBusy is not among them: it has its own fixed countdown.
+    Not Celery's autoretry: its full jitter has no floor."""
     task = import_file_task
-    assert set(task.autoretry_for) == {TransientImportError, *DATABASE_GONE}
-    assert not any(issubclass(ImportBusy, kind) for kind in task.autoretry_for)
+    assert set(task.retry_for) == {TransientImportError, *DATABASE_GONE}
+    assert not getattr(task, "autoretry_for", ())
+    assert not any(issubclass(ImportBusy, kind) for kind in task.retry_for)
     assert task.retry_backoff == settings.INGEST_RETRY_BACKOFF_SECONDS
     assert task.retry_backoff_max == settings.INGEST_RETRY_BACKOFF_MAX_SECONDS
     assert task.retry_jitter is True
+    assert task.retry_backoff_floor == 0.5
     assert task.max_retries == settings.INGEST_TASK_MAX_RETRIES
     assert task.acks_late and task.reject_on_worker_lost
 
@@ -64,6 +67,19 @@ def test_retry_ceiling_doubles_up_to_the_cap(settings):
     settings.INGEST_RETRY_BACKOFF_SECONDS = 2.0
     settings.INGEST_RETRY_BACKOFF_MAX_SECONDS = 60.0
     assert [retry_ceiling(n) for n in range(7)] == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+def test_retry_countdown_is_jittered_above_half_the_ceiling(settings):
+    """A transient failure never retries at once: the first retry waits INGEST_RETRY_BACKOFF_SECONDS / 2
+    at least (Celery's full jitter could draw 0 s each time and burn every retry in milliseconds)."""
+    settings.INGEST_RETRY_BACKOFF_SECONDS = 2.0
+    settings.INGEST_RETRY_BACKOFF_MAX_SECONDS = 60.0
+    lowest = [retry_countdown(import_file_task, n, draw=lambda low, high: low) for n in range(7)]
+    assert lowest == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    draws = [retry_countdown(import_file_task, 0) for _ in range(2000)]
+    assert min(draws) >= settings.INGEST_RETRY_BACKOFF_SECONDS / 2
+    assert max(draws) <= retry_ceiling(0)
+    assert len({round(d, 3) for d in draws}) > 100  # still jittered
 
 
 def test_success(bucket, settings):
@@ -87,9 +103,8 @@ def test_permanent_failure_is_not_retried(bucket, settings):
     assert f.attempts.count() == 1 and f.attempts.get().status == "failed"
 
 
-def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings, monkeypatch):
-    f = put_file(bucket, settings)
-    # S3 unreachable: a connection refused on every call, without botocore's own retries.
+def _s3_refusing(settings) -> None:
+    """S3 unreachable: a connection refused on every call, without botocore's own retries."""
     dead = f"http://127.0.0.1:{free_port()}"
     ingest = dict(settings.STORAGES["ingest"])
     ingest["OPTIONS"] = {
@@ -101,6 +116,11 @@ def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings
     settings.AWS_ENDPOINT_URL = dead
     storages._storages.pop("ingest", None)
     storages._backends = None
+
+
+def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings, monkeypatch):
+    f = put_file(bucket, settings)
+    _s3_refusing(settings)
     monkeypatch.setattr(import_file_task, "max_retries", 2)  # declared at import from INGEST_TASK_MAX_RETRIES
 
     result = import_file_task.apply(args=[f.pk]).get()
@@ -111,6 +131,28 @@ def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings
     # Only the final verdict is an attempt: the transient runs rolled back entirely.
     assert list(f.attempts.values_list("status", "trigger")) == [("failed", "retry")]
     assert Order.objects.count() == 0
+
+
+def test_each_retry_of_a_transient_failure_waits_at_least_half_its_ceiling(bucket, settings, monkeypatch):
+    """The countdowns the task asks of Celery (task_retry's reason), retry after retry."""
+    from celery.signals import task_retry
+
+    f = put_file(bucket, settings)
+    _s3_refusing(settings)
+    monkeypatch.setattr(import_file_task, "max_retries", 4)
+    countdowns: list[float] = []
+
+    def record(sender=None, reason=None, **kwargs):
+        countdowns.append(reason.when)
+
+    task_retry.connect(record, sender=import_file_task, weak=False)
+    try:
+        assert import_file_task.apply(args=[f.pk]).get()["status"] == "failed"
+    finally:
+        task_retry.disconnect(record, sender=import_file_task)
+    assert len(countdowns) == 4
+    for retries, countdown in enumerate(countdowns):
+        assert retry_ceiling(retries) / 2 <= countdown <= retry_ceiling(retries), (retries, countdown)
 
 
 def test_redelivery_is_counted_and_capped(bucket, settings):
