@@ -11,6 +11,10 @@ that failed), the file is still pending, and the periodic sweep enqueues it agai
 sweep gives back files left ``running`` by a worker that died and whose message did not come
 back. Extra doorbells are harmless: the importer imports each file once.
 
+A broker that restarted empty (Redis without persistence) lost the tasks it held while the
+consumer saw nothing fail: each look compares the broker's ``run_id`` with the last one seen and,
+when it changed, rings every pending file again (ingest/services/broker_watch.py).
+
 On PostgreSQL the check for running files runs every ``INGEST_ORPHAN_CHECK_SECONDS`` (one
 ``FOR UPDATE SKIP LOCKED`` query, see ingest/services/lifecycle.py): a file whose importer died
 is importing again within seconds. SQS, Redis or the database unreachable never stop the loop:
@@ -24,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -33,6 +38,7 @@ from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus, RejectedMessage
 from ingest.services import lifecycle
+from ingest.services.broker_watch import BrokerWatch
 from ingest.services.crash_points import crash_point
 from ingest.services.errors import DATABASE_GONE
 from ingest.services.line_errors import storable_text
@@ -130,7 +136,9 @@ class EventConsumer:
         sqs=None,
         enqueue: Callable[[int], None] = default_enqueue,
         echo: Callable[[str], None] | None = None,
+        watch_broker: bool | None = None,
     ) -> None:
+        """``watch_broker``: look for broker restarts (default: when the doorbell is the Celery task)."""
         if not options.queue_url:
             raise ValueError("no queue URL: set INGEST_QUEUE_URL or pass --queue-url")
         if not 1 <= options.batch_size <= 10:
@@ -148,6 +156,9 @@ class EventConsumer:
         self.broker_outage = Outage("the broker", logger)
         self.db_outage = Outage("the database", logger)
         self._broker_failed_this_round = False
+        if watch_broker is None:
+            watch_broker = enqueue is default_enqueue
+        self.broker_watch = BrokerWatch.for_broker() if watch_broker else None
 
     # --- stopping ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -299,9 +310,10 @@ class EventConsumer:
         return result
 
     # --- the sweep --------------------------------------------------------------------------
-    def sweep(self, *, orphans_only: bool = False) -> list[int]:
-        """Enqueue again the running files nobody imports (their importer died: see lifecycle) and,
-        unless ``orphans_only``, the pending files whose doorbell was lost."""
+    def sweep(self, *, orphans_only: bool = False, broker_lost_before: datetime | None = None) -> list[int]:
+        """Enqueue again the running files nobody imports (their importer died: see lifecycle),
+        unless ``orphans_only`` the pending files whose doorbell was lost, and the pending files
+        whose doorbell was set before ``broker_lost_before`` (lost with the broker's restart)."""
         opts = self.options
         self._broker_failed_this_round = False
         with transaction.atomic():
@@ -310,6 +322,7 @@ class EventConsumer:
                 max_redeliveries=opts.max_redeliveries,
                 abandoned_after=opts.abandoned_after,
                 orphans_only=orphans_only,
+                broker_lost_before=broker_lost_before,
             )
             for pk in to_ring:
                 self._schedule(pk)
@@ -324,9 +337,12 @@ class EventConsumer:
             return []
         if due == "full":
             operator_sweep()
+        lost_before = self.broker_watch.lost_before() if self.broker_watch else None
         try:
             # While the broker is down, files wait for a doorbell: look for them at every check.
-            rung = self.sweep(orphans_only=due == "orphans" and not self.broker_outage.down)
+            rung = self.sweep(
+                orphans_only=due == "orphans" and not self.broker_outage.down, broker_lost_before=lost_before
+            )
         except DATABASE_GONE as exc:
             self.db_outage.failed(exc)
             return []
@@ -334,6 +350,8 @@ class EventConsumer:
             logger.exception("sweep failed; trying again next interval")
             return []
         self.db_outage.recovered()
+        if lost_before is not None and self.broker_watch:
+            self.broker_watch.rung()
         return rung
 
     # --- draining ---------------------------------------------------------------------------

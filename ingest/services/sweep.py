@@ -4,6 +4,8 @@ Two looks at the database, because the broker is only a doorbell:
 
 * pending files whose doorbell was lost (a publish failed while Redis was down, Redis restarted
   without persistence, a consumer died between commit and enqueue): every ``sweep_interval``;
+* pending files whose doorbell was lost with the broker's restart (``broker_watch``): every time
+  the consumer looks;
 * running files whose importer died (``lifecycle.requeue_orphans``): on PostgreSQL, where one
   ``SKIP LOCKED`` query tells, every ``orphan_check_interval`` too, so that a dead worker's file
   is importing again within seconds.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Q
@@ -39,16 +41,34 @@ def lost_doorbells(*, requeue_after: float, limit: int = 1000) -> list[int]:
     )
 
 
+def lost_with_the_broker(before: datetime, *, limit: int = 10_000) -> list[int]:
+    """Pending files whose doorbell was set, or whose retry (due later) was scheduled, before
+    ``before``: the broker that held them is gone (see broker_watch)."""
+    return list(
+        ImportFile.objects.filter(status=ImportStatus.PENDING)
+        .filter(Q(enqueued_at__lt=before) | Q(enqueued_at__gt=timezone.now(), updated_at__lt=before))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def files_to_ring(
-    *, requeue_after: float, max_redeliveries: int, abandoned_after: float, orphans_only: bool = False
+    *,
+    requeue_after: float,
+    max_redeliveries: int,
+    abandoned_after: float,
+    orphans_only: bool = False,
+    broker_lost_before: datetime | None = None,
 ) -> list[int]:
     """The files to enqueue again (orphans first, back to pending); run it in the transaction that
     schedules their doorbells."""
     orphans = lifecycle.requeue_orphans(max_redeliveries=max_redeliveries, abandoned_after=abandoned_after)
     to_ring = list(orphans.requeued)
     if not orphans_only:
-        to_ring += [pk for pk in lost_doorbells(requeue_after=requeue_after) if pk not in orphans.requeued]
-    return to_ring
+        to_ring += lost_doorbells(requeue_after=requeue_after)
+    if broker_lost_before is not None:
+        to_ring += lost_with_the_broker(broker_lost_before)
+    return list(dict.fromkeys(to_ring))
 
 
 class SweepClock:
