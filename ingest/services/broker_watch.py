@@ -20,7 +20,7 @@ At the consumer's start there is no run_id to compare with: ``uptime_in_seconds`
 server started, and a pending file whose doorbell (or retry) was set before then was lost with an
 earlier server.
 
-A second doorbell is harmless (the importer's row lock and its done-status check), and a fresh task
+A second doorbell is harmless (the importer's row lock, and its check that the file is done), and a fresh task
 is not a redelivery: no lost delivery is counted for it.
 """
 
