@@ -1,10 +1,10 @@
 """Which Redis holds the tasks: a broker that restarted empty has lost every doorbell it held.
 
 Redis without persistence, SIGKILLed and restarted (or replaced by another server in a failover),
-answers again at once and empty: the tasks queued and unacknowledged are gone, and so are the
-retries a worker was holding for their countdown (Celery drops them when its connection breaks:
-their delivery tags died with it). Their files are ``pending`` and had their doorbell. Nothing
-fails on the consumer's side: its next publish just works.
+answers again at once and empty: the tasks queued and unacknowledged are gone, and a retry that a
+worker holds for its countdown can no longer be acknowledged, nor given back if that worker dies.
+Their files are ``pending`` and had their doorbell. Nothing fails on the consumer's side: its next
+publish just works.
 
 What tells is ``INFO server``'s ``run_id``: a random id each redis-server process draws at start.
 The consumer reads it at each look (every INGEST_ORPHAN_CHECK_SECONDS on PostgreSQL; one round
