@@ -1,6 +1,6 @@
 """The consumer's sweep: which files to enqueue again, and when to look.
 
-Two looks at the database, because the broker is only a doorbell:
+What the consumer looks for, because the broker is only a doorbell:
 
 * pending files whose doorbell was lost (a publish failed while Redis was down, Redis restarted
   without persistence, a consumer died between commit and enqueue): every ``sweep_interval``;
