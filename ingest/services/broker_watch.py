@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -60,7 +61,8 @@ class BrokerWatch:
         import redis
 
         try:
-            return self.client.info("server")
+            # redis-py's sync client answers a dict (its annotation also covers the async client).
+            return cast(dict, self.client.info("server"))
         except (redis.RedisError, OSError) as exc:
             # Down or unreachable: the consumer's failing publishes tell that (and the sweep rings
             # the files they left without a doorbell). The next look that gets an answer compares.
