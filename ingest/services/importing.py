@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from ingest.models import ImportAttempt, ImportFile, ImportLineError, ImportStatus
+from ingest.models import ImportFile, ImportLineError, ImportStatus
 from ingest.services import import_hooks, lifecycle
 from ingest.services.errors import (
     DATABASE_GONE,
@@ -185,7 +185,9 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             producer.join(timeout=30)
 
 
-def _import_lines(f: ImportFile, attempt: ImportAttempt, observer: import_hooks.ImportObserver | None = None) -> _Run:
+def _import_lines(
+    f: ImportFile, attempt: lifecycle.Attempt, observer: import_hooks.ImportObserver | None = None
+) -> _Run:
     if f.stream not in STREAM_NAMES:
         raise PermanentImportError(
             f"cannot tell the stream of {f.uri!r}: its first path segment must be one of {', '.join(STREAM_NAMES)}"
@@ -204,11 +206,10 @@ def _import_lines(f: ImportFile, attempt: ImportAttempt, observer: import_hooks.
                 run.counts.add(counts)
             if batch.errors:
                 room = max(0, MAX_STORED_LINE_ERRORS - run.errors_count)
+                row = attempt.saved()  # the line errors point to it
                 ImportLineError.objects.bulk_create(
                     [
-                        ImportLineError(
-                            import_file=f, attempt=attempt, line_number=number, raw_text=text, message=message
-                        )
+                        ImportLineError(import_file=f, attempt=row, line_number=number, raw_text=text, message=message)
                         for number, text, message in batch.errors[:room]
                     ],
                     batch_size=1000,
