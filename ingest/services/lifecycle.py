@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -298,24 +299,42 @@ def requeue_orphans(*, max_redeliveries: int, abandoned_after: float, limit: int
 
 
 # --- re-importing -------------------------------------------------------------------------------
-def reset_for_reimport(import_file_id: int, *, enqueue: bool) -> str:
-    """Back to pending (history kept); '' or why the file was left alone."""
+def reset_for_reimport(import_file_id: int, *, enqueue: bool, stream: str = "") -> str:
+    """Back to pending (history kept), with ``stream`` as its stream if given; '' or why the file was
+    left alone."""
     now = timezone.now()
-    with transaction.atomic():
-        try:
+    enqueued_at = now if enqueue else None
+    try:
+        if _rows_show_locks():
+            # One statement, one round trip, instead of BEGIN, SELECT, UPDATE, COMMIT: a backfill
+            # resets thousands of files one after the other. Inside a caller's transaction a
+            # savepoint keeps a busy lock from breaking it.
+            savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(_RESET_SQL, [ImportStatus.PENDING, enqueued_at, now, stream or None, import_file_id])
+                return "" if cursor.rowcount else "no such file"
+        with transaction.atomic():
             f = ImportFile.objects.select_for_update(nowait=True).filter(pk=import_file_id).first()
-        except OperationalError as exc:
-            if is_lock_busy(exc):
-                # The importer holds the row lock for its whole transaction: it is being imported now.
-                return "being imported right now"
-            raise
-        if f is None:
-            return "no such file"
-        ImportFile.objects.filter(pk=f.pk).update(
-            status=ImportStatus.PENDING,
-            error_message="",
-            redeliveries=0,
-            enqueued_at=now if enqueue else None,
-            updated_at=now,
-        )
+            if f is None:
+                return "no such file"
+            ImportFile.objects.filter(pk=f.pk).update(
+                status=ImportStatus.PENDING,
+                error_message="",
+                redeliveries=0,
+                enqueued_at=enqueued_at,
+                updated_at=now,
+                **({"stream": stream} if stream else {}),
+            )
+    except OperationalError as exc:
+        if is_lock_busy(exc):
+            # The importer holds the row lock for its whole transaction: it is being imported now.
+            return "being imported right now"
+        raise
     return ""
+
+
+_RESET_SQL = (
+    "UPDATE ingest_importfile SET status = %s, error_message = '', redeliveries = 0, enqueued_at = %s,"
+    " updated_at = %s, stream = COALESCE(%s, stream)"
+    " WHERE id = (SELECT id FROM ingest_importfile WHERE id = %s FOR UPDATE NOWAIT)"
+)

@@ -140,10 +140,9 @@ def reimport_files(
         report.planned = ids
         return report
     for pk in ids:
-        reason = lifecycle.reset_for_reimport(pk, enqueue=not sync)
-        if not reason and stream:
-            # Before the import starts (here, or by the task enqueued below): it reads the stream then.
-            ImportFile.objects.filter(pk=pk).update(stream=stream)
+        # The stream is set with the reset, before the import starts (here, or by the task
+        # enqueued below): it reads the stream then.
+        reason = lifecycle.reset_for_reimport(pk, enqueue=not sync, stream=stream or "")
         if reason:
             report.skipped.append((pk, reason))
             continue
