@@ -246,6 +246,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "inte
 # truth, and the lost acknowledgement only causes a redelivery that finds the file imported.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set (then only every N tasks), which made DATABASE_CONN_MAX_AGE a dead letter in
+# workers: a new PostgreSQL connection per file cost a small file more than its import's
+# statements. With it, website/celery.py applies Django's own rule around each task
+# (close_old_connections: DATABASE_CONN_MAX_AGE, and a connection that failed is replaced).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
 # --- The event consumer (manage.py consume_events) -----------------------------------------
 # SQS long poll: returns as soon as a message arrives; a SIGTERM waits at most this long.

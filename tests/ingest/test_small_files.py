@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from ingest.models import ImportAttempt, ImportFile, ImportLineError, ImportStatus
@@ -121,3 +121,64 @@ def test_a_held_file_is_not_reset_and_the_callers_transaction_survives():
         assert ImportFile.objects.filter(pk=f.pk).count() == 1  # the transaction still works
     f.refresh_from_db()
     assert f.status == "running"
+
+
+class _Request:
+    is_eager = False
+
+
+class _Task:
+    request = _Request()
+
+
+@pytest.mark.postgres
+def test_a_worker_keeps_its_connection_between_tasks_and_replaces_a_broken_one(settings):
+    from celery.fixups.django import DjangoWorkerFixup
+
+    from website.celery import _database_connections, app
+
+    # Celery's own fixup would close every connection around every task: held off.
+    fixup = DjangoWorkerFixup(app)
+    assert fixup.db_reuse_max
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
+    connection.settings_dict["CONN_MAX_AGE"] = 600
+    try:
+        connection.close()
+        connection.ensure_connection()
+        kept = connection.connection
+        for _ in range(3):
+            _database_connections(sender=_Task())  # task_prerun
+            fixup.on_task_prerun(sender=_Task())
+            ImportFile.objects.count()
+            _database_connections(sender=_Task())  # task_postrun
+            fixup.on_task_postrun(sender=_Task())
+        assert connection.connection is kept
+
+        # The database drops it (a restart): the task that meets it fails, the next gets a new one.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            other.close()
+        with pytest.raises((OperationalError, InterfaceError)):
+            ImportFile.objects.count()
+        _database_connections(sender=_Task())
+        assert ImportFile.objects.count() >= 0 and connection.connection is not kept
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = 0
+        connection.close()
+
+
+@pytest.mark.postgres  # SQLite's in-memory test database is never closed
+def test_without_a_max_age_a_worker_closes_its_connection_after_each_task():
+    from website.celery import _database_connections
+
+    assert connection.settings_dict["CONN_MAX_AGE"] == 0
+    ImportFile.objects.count()
+    assert connection.connection is not None
+    _database_connections(sender=_Task())
+    assert connection.connection is None
