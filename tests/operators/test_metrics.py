@@ -4,6 +4,7 @@ also across processes (multiprocess mode, as under gunicorn and Celery prefork).
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_production_refuses_metrics_without_a_token():
     env = {
         **os.environ,
         "DJANGO_ENV": "production",
-        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),  # production refuses a weak key first
         "DJANGO_ALLOWED_HOSTS": "example.com",
         "DATABASE_URL": "postgres://u@127.0.0.1:1/none",
         "INGEST_BUCKET": "b",
