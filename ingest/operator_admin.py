@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 
-from ingest.admin import raw_line_block
+from ingest.admin.raw_lines import raw_line_block
 from ingest.admin_helpers import BigTableAdmin, import_file_link, status_badge, truncate
 from ingest.models import ChangeNotification, ErrorFile, RejectedRecord, RejectedStatus
 from ingest.services.redrive import redrive

@@ -1,9 +1,4 @@
-"""The ingest in Django admin: every import, its attempts and bad lines, re-import, freshness.
-
-Everything here is read-only: the ingest writes these tables, people only look and re-import.
-Text that comes from files (keys, raw lines, error messages) is escaped: ``format_html`` and
-Django's autoescaping, never ``mark_safe``.
-"""
+"""Every import in the admin: the file list and page, its attempts and first bad lines inline, re-import."""
 
 from __future__ import annotations
 
@@ -15,60 +10,31 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.db.models.functions import Substr
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ingest import admin_views
+from ingest.admin.raw_lines import (
+    INLINE_LINE_ERRORS,
+    raw_excerpt_block,
+    raw_line_block,
+    with_raw_excerpt,
+)
 from ingest.admin_helpers import (
     BigTableAdmin,
     ReadOnlyAdminMixin,
     format_seconds,
-    import_file_link,
     status_badge,
-    truncate,
 )
-from ingest.models import ImportAttempt, ImportFile, ImportLineError, RejectedMessage
+from ingest.models import ImportAttempt, ImportFile, ImportLineError
 from ingest.services.reimport import ReimportReport, reimport_files
 
-# The admin index links the freshness dashboard; admin.site stays the one default site.
-admin.site.index_template = "admin/ingest/site_index.html"
-
-# Line errors shown inline on a file's page; the rest are in the line error list.
-INLINE_LINE_ERRORS = 200
-# A raw line longer than this is cut on the page (the full text stays in the database).
-RAW_LINE_DISPLAY_CHARS = 4000
 # How many skip reasons a re-import message spells out.
 MAX_REASONS_SHOWN = 5
-
-
-def raw_excerpt_block(excerpt: str):
-    """A line error's raw text as the queryset annotated it: ``raw_excerpt`` (one character more
-    than is shown, which tells a cut text from one that fits)."""
-    if len(excerpt) > RAW_LINE_DISPLAY_CHARS:
-        shown = excerpt[:RAW_LINE_DISPLAY_CHARS]
-        return format_html(
-            '<pre class="ingest-raw-line">{}…</pre><small>(cut here; longer in the database)</small>', shown
-        )
-    return format_html('<pre class="ingest-raw-line">{}</pre>', excerpt)
-
-
-def with_raw_excerpt(queryset, chars: int = RAW_LINE_DISPLAY_CHARS + 1):
-    """Line errors without their raw text, but its first ``chars`` characters as ``raw_excerpt``:
-    a page never loads more of a line than it shows (old rows may hold hundreds of megabytes)."""
-    return queryset.defer("raw_text").annotate(raw_excerpt=Substr("raw_text", 1, chars))
-
-
-def raw_line_block(text: str | None):
-    shown = truncate(text, RAW_LINE_DISPLAY_CHARS)
-    cut = len(text or "") - RAW_LINE_DISPLAY_CHARS
-    if cut > 0:
-        return format_html('<pre class="ingest-raw-line">{}</pre><small>({} more characters)</small>', shown, cut)
-    return format_html('<pre class="ingest-raw-line">{}</pre>', shown)
 
 
 class ParentViewPermissionInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -362,70 +328,3 @@ class ImportFileAdmin(BigTableAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "can_reimport": self.has_reimport_permission(request)}
         return super().change_view(request, object_id, form_url, extra_context)
-
-
-@admin.register(ImportLineError)
-class ImportLineErrorAdmin(BigTableAdmin):
-    list_display = ("import_file_display", "line_number", "message_display", "raw_display")
-    list_display_links = ("line_number",)
-    # By the id column, not the relation: ordering by ``import_file`` would join ImportFile for its ordering.
-    ordering = ("import_file_id", "line_number", "id")
-    sortable_by = ()
-    fields = ("import_file_display", "attempt", "line_number", "message", "raw_line", "created_at")
-    readonly_fields = fields
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return super().has_view_permission(request, obj) or request.user.has_perm("ingest.view_importfile")
-
-    def get_queryset(self, request):
-        # The list shows 200 characters of each line, the detail page RAW_LINE_DISPLAY_CHARS.
-        return super().get_queryset(request).defer("raw_text").annotate(raw_excerpt=Substr("raw_text", 1, 201))
-
-    def get_object(self, request, object_id, from_field=None):
-        queryset = with_raw_excerpt(super().get_queryset(request))
-        try:
-            return queryset.get(pk=ImportLineError._meta.pk.to_python(object_id))
-        except (ImportLineError.DoesNotExist, ValidationError, ValueError):
-            return None
-
-    @admin.display(description="import")
-    def import_file_display(self, obj: ImportLineError):
-        return import_file_link(obj.import_file_id)
-
-    @admin.display(description="message")
-    def message_display(self, obj: ImportLineError) -> str:
-        return truncate(obj.message, 200)
-
-    @admin.display(description="raw line")
-    def raw_display(self, obj: ImportLineError):
-        return format_html("<code>{}</code>", truncate(obj.raw_excerpt, 200))
-
-    @admin.display(description="raw line (as in the file)")
-    def raw_line(self, obj: ImportLineError):
-        return raw_excerpt_block(obj.raw_excerpt)
-
-
-@admin.register(RejectedMessage)
-class RejectedMessageAdmin(BigTableAdmin):
-    list_display = ("message_id", "error_display", "receive_count", "received_at", "queue_url")
-    sortable_by = ("received_at",)
-    date_hierarchy = "received_at"
-    search_fields = ("=message_id",)
-    fields = ("queue_url", "message_id", "receive_count", "received_at", "error_block", "body_block")
-    readonly_fields = fields
-
-    @admin.display(description="error")
-    def error_display(self, obj: RejectedMessage) -> str:
-        return truncate(obj.error, 160)
-
-    @admin.display(description="error")
-    def error_block(self, obj: RejectedMessage):
-        return raw_line_block(obj.error)
-
-    @admin.display(description="body (as received)")
-    def body_block(self, obj: RejectedMessage):
-        return raw_line_block(obj.body)
-
-
-# The operators' admin (rejected records and their redrive) lives in its own module.
-from ingest import operator_admin  # noqa: E402, F401
