@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from django.db import connections
 
 logger = logging.getLogger(__name__)
 
@@ -57,31 +54,11 @@ class RedriveStepSummary:
     still_failing_reasons: dict[str, int] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def failed_records_consumer(queue_url: str) -> Iterator[Any]:
-    """The consumer (``ingest.services.consumer``) on the failed-records queue, in a thread."""
-    from ingest.services.consumer import ConsumerOptions, EventConsumer
+def failed_records_consumer(queue_url: str) -> contextlib.AbstractContextManager[Any]:
+    """The consumer on the failed-records queue, in a thread: it registers Firehose's error output."""
+    from ingest.demo.services import consumer_thread
 
-    consumer = EventConsumer(
-        ConsumerOptions.from_settings(queue_url=queue_url, wait_time_seconds=1, sweep_interval=0),
-        echo=lambda line: None,
-    )
-
-    def run() -> None:
-        try:
-            consumer.run()
-        except Exception:
-            logger.exception("the demo's failed-records consumer stopped")
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run, name="demo-failed-records", daemon=True)
-    thread.start()
-    try:
-        yield consumer
-    finally:
-        consumer.request_stop()
-        thread.join(30)
+    return consumer_thread(queue_url, sweep_interval=0, name="demo-failed-records")
 
 
 def run_redrive_step(

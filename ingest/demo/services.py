@@ -66,23 +66,27 @@ def embedded_worker() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def consumer_thread() -> Iterator[Any]:
-    """The real SQS consumer (``ingest.services.consumer``) in a thread; yields the consumer."""
+def consumer_thread(
+    queue_url: str | None = None, *, sweep_interval: float = 5.0, name: str = "demo-consumer"
+) -> Iterator[Any]:
+    """The real SQS consumer (``ingest.services.consumer``) in a thread, on the notification queue
+    unless ``queue_url`` names another (the failed-records queue); yields the consumer."""
     from ingest.services.consumer import ConsumerOptions, EventConsumer
 
     consumer = EventConsumer(
-        ConsumerOptions.from_settings(wait_time_seconds=1, sweep_interval=5.0), echo=lambda line: None
+        ConsumerOptions.from_settings(queue_url=queue_url, wait_time_seconds=1, sweep_interval=sweep_interval),
+        echo=lambda line: None,
     )
 
     def run() -> None:
         try:
             consumer.run()
         except Exception:
-            logger.exception("the demo's consumer stopped")
+            logger.exception("the demo's consumer (%s) stopped", name)
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=run, name="demo-consumer", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     try:
         yield consumer
