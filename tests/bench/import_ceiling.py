@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.bench.database import create_bench_database, drop_bench_database
-from tests.bench.import_load import ROOT, _event, write_file
+from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
+from tests.bench.import_load import _event, write_file
 
 TARGET_RATIO = 2.0
 TARGET_INSERT_RATE = 100_000
@@ -145,24 +144,14 @@ def main() -> int:
     parser.add_argument("--lines-per-order", type=int, default=10)
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     bench_url, bench_name = create_bench_database(url, "ceiling_bench")
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_DEBUG", "false")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(DATABASE_URL=bench_url)
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connections
 
-    call_command("migrate", verbosity=0)
     n = args.lines
     try:
         with tempfile.TemporaryDirectory() as folder:

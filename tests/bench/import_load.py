@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 from ingest.testing.database import truncate_tables
-from tests.bench.database import create_bench_database, drop_bench_database
+from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATE = 25_000
@@ -191,23 +191,13 @@ def main() -> int:
     parser.add_argument("--baseline-limit", type=int, default=0, help="stop the baseline after N records (0: all)")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     bench_url, bench_name = create_bench_database(url, "import_bench")
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_DEBUG", "false")  # DEBUG keeps every query in memory
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    setup_django(DATABASE_URL=bench_url)
     from django.db import connections
 
-    call_command("migrate", verbosity=0)
     try:
         with tempfile.TemporaryDirectory() as folder:
             t = time.perf_counter()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench.database import create_bench_database, drop_bench_database
+from tests.bench.database import create_bench_database, drop_bench_database, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_P50 = 1.0
@@ -130,9 +130,8 @@ def main() -> int:
     parser.add_argument("--keep-logs", help="a folder to keep the processes' logs in")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     bench_url, bench_name = create_bench_database(url, "pipeline_bench")
     os.environ["DATABASE_URL"] = bench_url

@@ -29,9 +29,8 @@ import uuid
 from contextlib import redirect_stdout
 from pathlib import Path
 
-from tests.bench.database import create_bench_database, drop_bench_database
+from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
 
-ROOT = Path(__file__).resolve().parents[2]
 TARGET_PER_WORKER = 150
 TARGET_SCALING = 1.7
 
@@ -82,9 +81,8 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker process counts to run, comma-separated")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     bench_url, bench_name = create_bench_database(url, "small_files_bench")
     log_dir = Path(tempfile.mkdtemp(prefix="small-files-bench-"))
@@ -93,7 +91,7 @@ def main() -> int:
     moto_port, redis_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
-    os.environ.update(
+    setup_django(
         DATABASE_URL=bench_url,
         DATABASE_CONN_MAX_AGE="600",
         AWS_ENDPOINT_URL=endpoint,
@@ -103,13 +101,6 @@ def main() -> int:
         INGEST_BUCKET=bucket,
         CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
     )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_DEBUG", "false")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
     import redis as redis_lib
     from django.core.management import call_command
     from django.db import connections
@@ -121,7 +112,6 @@ def main() -> int:
     from ingest.testing.samples import firehose_body
     from ingest.testing.utilities import wait_until
 
-    call_command("migrate", verbosity=0)
     moto = _start_moto(moto_port, log_dir)
     redis_server = start_redis(redis_port, log_dir)
     broker_url = f"redis://127.0.0.1:{redis_port}/0"

@@ -14,15 +14,14 @@ import cProfile
 import io
 import os
 import pstats
-import sys
 import tempfile
 import time
 import uuid
 from contextlib import redirect_stdout
 from pathlib import Path
 
-from tests.bench.database import create_bench_database, drop_bench_database
-from tests.bench.small_files import ROOT, _empty_website_tables, _lines, _start_moto
+from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
+from tests.bench.small_files import _empty_website_tables, _lines, _start_moto
 
 
 def _round_trips(action) -> list[str]:
@@ -54,16 +53,15 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     bench_url, bench_name = create_bench_database(url, "small_files_profile")
     from ingest.testing.utilities import free_port
 
     port = free_port()
     endpoint, bucket = f"http://127.0.0.1:{port}", f"prof-{uuid.uuid4().hex[:8]}"
-    os.environ.update(
+    setup_django(
         DATABASE_URL=bench_url,
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="bench",
@@ -71,13 +69,6 @@ def main() -> int:
         AWS_DEFAULT_REGION="us-east-1",
         INGEST_BUCKET=bucket,
     )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "website.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_DEBUG", "false")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
     from django.core.management import call_command
     from django.db import connections
 
@@ -88,7 +79,6 @@ def main() -> int:
     from ingest.testing.aws import aws_clients
     from ingest.testing.samples import firehose_body
 
-    call_command("migrate", verbosity=0)
     moto = _start_moto(port, Path(tempfile.mkdtemp(prefix="small-files-profile-")))
     try:
         s3, _sqs = aws_clients(endpoint)
