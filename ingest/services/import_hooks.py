@@ -29,27 +29,30 @@ logger = logging.getLogger("ingest.freshness")
 
 class ImportObserver:
     def __init__(self, f: ImportFile) -> None:
+        """``f`` as claimed by the import: before its first attempt no earlier import has written
+        notifications, a clock or lag counts for it (a failed attempt writes none), which spares a
+        small file the queries for them."""
         self.file = f
         self.clock = EventClock()
+        self.first_import = f.attempts_count == 0
         # A re-import's notifications follow those of the earlier imports of the file.
-        self.parts = ChangeNotification.objects.filter(import_file=f).aggregate(n=Max("part"))["n"] or 0
+        self.parts = 0
+        if not self.first_import:
+            self.parts = ChangeNotification.objects.filter(import_file=f).aggregate(n=Max("part"))["n"] or 0
 
     def batch(self, events: list[RowEvent], counts: BatchCounts) -> None:
         """After a batch was applied: its events' clock, its outbox row; then drop its keys."""
         self.clock.observe(events)
         self.parts += 1
         changes.record_changes(self.file, counts, self.parts)
-        counts.created_keys.clear()
-        counts.updated_keys.clear()
-        counts.deleted_keys.clear()
+        counts.clear_keys()
 
     def committing(self, status: str, counts: Mapping[str, int], duration: float) -> ClockSummary:
         """The import's last writes (inside its transaction, after the lifecycle recorded the
         run), and what follows its commit."""
         f = self.file
-        stored, lag = ImportFile.objects.filter(pk=f.pk).values_list("finished_at", "lag_seconds").get()
-        finished = stored or timezone.now()
-        summary = record_clock(f, self.clock, finished)
+        finished, lag = f.finished_at or timezone.now(), f.lag_seconds  # as ``lifecycle.finish`` recorded them
+        summary = record_clock(f, self.clock, finished, replace=not self.first_import)
         changes.dispatch_after_commit(f.pk)
         transaction.on_commit(
             partial(

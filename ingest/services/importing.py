@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from ingest.models import ImportFile, ImportLineError, ImportStatus
 from ingest.services import import_hooks, lifecycle
+from ingest.services.collector import fewer_collections
 from ingest.services.errors import (
     DATABASE_GONE,
     ImportBusy,
@@ -194,9 +195,10 @@ def _import_lines(
             " (or pass --stream)"
         )
     spec = STREAMS[f.stream]
-    parser = LineParser(spec, reject_nul=connection.vendor == "postgresql")
+    postgres = connection.vendor == "postgresql"
+    parser = LineParser(spec, reject_nul=postgres, text_values=postgres)
     run = _Run()
-    with open_source(f.bucket, f.key, f.etag if f.bucket else "") as stream:
+    with fewer_collections(), open_source(f.bucket, f.key, f.etag if f.bucket else "") as stream:
         for batch in _read_ahead(_parse_batches(stream, parser, settings.INGEST_BATCH_SIZE)):
             run.lines_total += batch.lines
             if batch.events:

@@ -158,18 +158,21 @@ def finish(f: ImportFile, attempt: Attempt, *, counts: dict[str, int], started: 
         ImportAttempt.objects.filter(pk=attempt.row.pk).update(
             status=status, finished_at=finished, duration_seconds=duration, **counts
         )
+    # The lag is that of the first import; a re-import weeks later says nothing about it.
+    lag = _lag_seconds(f, finished) if f.lag_seconds is None else f.lag_seconds
     ImportFile.objects.filter(pk=f.pk).update(
         status=status,
         attempts_count=attempt.number,
         started_at=started,
         finished_at=finished,
         duration_seconds=duration,
-        # The lag is that of the first import; a re-import weeks later says nothing about it.
-        lag_seconds=_lag_seconds(f, finished) if f.lag_seconds is None else f.lag_seconds,
+        lag_seconds=lag,
         error_message="",
         updated_at=finished,
         **counts,
     )
+    # The caller's copy says what was recorded (the import's hooks read it, without a query).
+    f.finished_at, f.lag_seconds = finished, lag
     return status
 
 

@@ -22,13 +22,36 @@ def raw_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="backslashreplace")
 
 
+# Types whose checked System One text PostgreSQL reads as the same value the converter gives.
+TEXT_TYPES = frozenset({"money", "decimal", "date"})
+
+
 @cache
-def _column_plan(stream: str) -> tuple[tuple[str, str | None, str, Callable[[Any], Any] | None], ...]:
+def _column_plan(
+    stream: str, text_values: bool
+) -> tuple[tuple[str, str | None, str, Callable[[Any], Any] | None], ...]:
     """(data field, sub-field or None, attname, converter) for every stored value of a stream."""
     plan = []
     for path, attname, spec in STREAMS[stream].columns():
-        plan.append((path[0], path[1] if len(path) > 1 else None, attname, field_type(spec).convert))
+        kind = field_type(spec)
+        convert = None if text_values and kind.name in TEXT_TYPES else kind.convert
+        plan.append((path[0], path[1] if len(path) > 1 else None, attname, convert))
     return tuple(plan)
+
+
+def exact_in_postgres(timestamp: str) -> bool:
+    """PostgreSQL reads this checked RFC 3339 timestamp to the same microsecond as ``to_datetime``:
+    upper-case ``T`` and ``Z`` (or an offset), at most six fractional digits (``to_datetime``
+    truncates more, PostgreSQL would round)."""
+    if timestamp[10] != "T":
+        return False
+    if timestamp[-1] == "Z":
+        zone = 1
+    elif timestamp[-6] in "+-":
+        zone = 6
+    else:
+        return False
+    return len(timestamp) - zone <= len("YYYY-MM-DDTHH:MM:SS.ffffff")
 
 
 def _has_nul(value: Any) -> bool:
@@ -42,12 +65,15 @@ def _has_nul(value: Any) -> bool:
 class LineParser:
     """Parses the lines of one file, all of which must belong to ``spec``'s stream."""
 
-    def __init__(self, spec: StreamSpec, *, reject_nul: bool = False) -> None:
+    def __init__(self, spec: StreamSpec, *, reject_nul: bool = False, text_values: bool = False) -> None:
+        """``reject_nul``: PostgreSQL's text and jsonb cannot hold U+0000. ``text_values`` (for
+        PostgreSQL's COPY): money, decimals and dates stay the checked text the database parses,
+        and every event carries ``occurred_text``; spares building values only to format them again."""
         self.spec = spec
-        self.plan = _column_plan(spec.name)
+        self.plan = _column_plan(spec.name, text_values)
         self.key_names = spec.key_names
-        # PostgreSQL's text and jsonb cannot hold U+0000.
         self.reject_nul = reject_nul
+        self.text_values = text_values
 
     def parse(self, raw: bytes, line_number: int) -> RowEvent:
         if raw.endswith(b"\r"):
@@ -88,12 +114,17 @@ class LineParser:
                 values[attname] = value
         if reject_nul and any(isinstance(k, str) and "\x00" in k for k in key):
             raise LineRejected("key: U+0000 cannot be stored in PostgreSQL")
+        occurred_at = to_datetime(record.occurred_at)
+        occurred_text = None
+        if self.text_values:
+            occurred_text = record.occurred_at if exact_in_postgres(record.occurred_at) else occurred_at.isoformat()
         return RowEvent(
             line_number=line_number,
             key=key,
             is_delete=record.event_type == "delete",
             version=record.version,
-            occurred_at=to_datetime(record.occurred_at),
+            occurred_at=occurred_at,
             event_id=record.event_id,
             values=values,
+            occurred_text=occurred_text,
         )

@@ -18,6 +18,9 @@ class RowEvent:
     occurred_at: datetime
     event_id: str
     values: dict[str, Any] | None  # model attname -> value; None for a delete
+    # occurredAt as text that PostgreSQL reads to the same microsecond; set (with money, decimals
+    # and dates left as their text in ``values``) only by a parser for PostgreSQL, for every event.
+    occurred_text: str | None = None
 
     @property
     def rank(self) -> tuple[int, datetime, str]:

@@ -85,15 +85,17 @@ def import_one(path: Path) -> tuple[float, dict]:
 
 
 def parse_rows(path: Path) -> tuple[float, list]:
-    """(d) The project's reader and parser over the file; returns the time and the parsed events."""
+    """(d) The project's reader and parser over the file, set up as the importer sets them up on
+    PostgreSQL; returns the time and the parsed events."""
+    from ingest.services.collector import fewer_collections
     from ingest.services.parsing import LineParser
     from transforms.streams import STREAMS
     from transforms.system_one.reader import iter_lines
 
-    parser = LineParser(STREAMS["order-lines"], reject_nul=True)
+    parser = LineParser(STREAMS["order-lines"], reject_nul=True, text_values=True)
     events = []
     start = time.perf_counter()
-    with gzip.open(path, "rb") as fh:
+    with fewer_collections(), gzip.open(path, "rb") as fh:
         for number, raw in iter_lines(fh):
             if raw:
                 events.append(parser.parse(raw, number))
@@ -190,10 +192,12 @@ def main() -> int:
                 print(f"{label:<28} {n / seconds:>10,.0f} records/s  ({seconds:.2f} s)")
             r_ins, r_upd = ins_time / ceil_ins, upd_time / ceil_upd
             print(f"ratio importer/ceiling: inserts {r_ins:.2f}, updates {r_upd:.2f}")
-            ok = r_ins <= TARGET_RATIO and r_upd <= TARGET_RATIO and n / ins_time >= TARGET_INSERT_RATE
+            ratios_ok = r_ins <= TARGET_RATIO and r_upd <= TARGET_RATIO
+            print(f"target ratios <= {TARGET_RATIO}: {'met' if ratios_ok else 'NOT met'}")
+            rate_ok = n / ins_time >= TARGET_INSERT_RATE
             print(
-                f"targets: ratios <= {TARGET_RATIO}, >= {TARGET_INSERT_RATE:,} records/s on new keys:"
-                f" {'met' if ok else 'NOT met'} (load {os.getloadavg()[0]:.2f})"
+                f"target >= {TARGET_INSERT_RATE:,} records/s on new keys: {'met' if rate_ok else 'NOT met'}"
+                f" (this server's own COPY + merge: {n / ceil_ins:,.0f}/s; load {os.getloadavg()[0]:.2f})"
             )
     finally:
         connections.close_all()

@@ -370,3 +370,23 @@ def test_import_from_s3_with_in_process_moto(settings):
         f, _ = register_s3_object(S3Object("another-bucket", key, etag))
         assert import_file(f.pk).status == "imported"
     assert Order.objects.filter(order_number="SO-8").exists()
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "stored"),
+    [
+        ("2026-11-27T10:15:30.123Z", datetime(2026, 11, 27, 10, 15, 30, 123000, tzinfo=UTC)),
+        # More than six digits are truncated (PostgreSQL would round: .123457, and 31 s below).
+        ("2026-11-27T10:15:30.123456789Z", datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=UTC)),
+        ("2026-11-27T10:15:30.9999999-03:00", datetime(2026, 11, 27, 13, 15, 30, 999999, tzinfo=UTC)),
+        ("2026-11-27t10:15:30.5z", datetime(2026, 11, 27, 10, 15, 30, 500000, tzinfo=UTC)),
+        ("2026-11-27 10:15:30+05:30", datetime(2026, 11, 27, 4, 45, 30, tzinfo=UTC)),
+    ],
+)
+def test_occurred_at_and_money_are_stored_exactly_whatever_the_text_shape(tmp_path, occurred_at, stored):
+    data = order("SO-1", subtotal="100.5", tax="-0.0001", total="100.4999", orderDate="2026-02-28")
+    run(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, data, at=occurred_at)]))
+    row = Order.objects.get(order_number="SO-1")
+    assert row.source_occurred_at == stored
+    assert (row.subtotal, row.tax, row.total) == (Decimal("100.5"), Decimal("-0.0001"), Decimal("100.4999"))
+    assert row.order_date.isoformat() == "2026-02-28"

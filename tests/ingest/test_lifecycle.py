@@ -191,7 +191,8 @@ def test_a_running_file_is_given_back_as_soon_as_its_importers_connection_dies()
         # Alive: the sweep's SKIP LOCKED passes over it, however long it has been running.
         assert lifecycle.requeue_orphans(max_redeliveries=5, abandoned_after=3600).requeued == []
         with connection.cursor() as cursor:  # the importer's process dies: its connection goes with it
-            cursor.execute("SELECT pg_terminate_backend(%s)", [importer.backend_pid])
+            # Waits (up to 10 s) until the backend is gone, and its locks with it.
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [importer.backend_pid])
         found = lifecycle.requeue_orphans(max_redeliveries=5, abandoned_after=3600)
     assert found.requeued == [f.pk]
     f.refresh_from_db()

@@ -161,7 +161,7 @@ def test_a_worker_keeps_its_connection_between_tasks_and_replaces_a_broken_one(s
         other = connections.create_connection("default")
         try:
             with other.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+                cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # returns once it is gone
         finally:
             other.close()
         with pytest.raises((OperationalError, InterfaceError)):

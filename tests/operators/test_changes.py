@@ -145,3 +145,22 @@ def test_a_receiver_whose_database_write_fails_rolls_back_alone(tmp_path):
     note = ChangeNotification.objects.get()
     assert note.delivered_at is None and note.attempts == 1 and "IntegrityError" in note.last_error
     assert dispatch_undelivered(older_than=0) == (1, 0)
+
+
+def test_with_no_receiver_the_outbox_is_marked_delivered_and_keeps_its_keys(tmp_path):
+    assert not rows_changed.has_listeners(ChangeNotification)
+    now = timezone.now()
+    import_local(orders_at([now, now], run="q"), tmp_path, "quiet")
+    note = ChangeNotification.objects.get()
+    assert note.delivered_at is not None and note.attempts == 1
+    assert note.created_keys == ["SO-q0000000", "SO-q0000001"] and note.updated_keys == note.deleted_keys == []
+
+
+def test_composite_keys_are_stored_as_arrays(receiver, tmp_path):
+    from tests.ingest.test_importing import ev, line_data, write
+
+    lines = [ev("order-lines", {"orderNumber": "SO-c", "lineNumber": n}, line_data()) for n in (1, 2)]
+    f, _ = register_local_file(write(tmp_path, "order-lines", lines))
+    import_file(f.pk)
+    [call] = receiver.calls
+    assert call["created"] == [["SO-c", 1], ["SO-c", 2]] and call["updated"] == call["deleted"] == []

@@ -86,6 +86,21 @@ def test_the_newest_event_is_the_newest_across_imports(tmp_path):
     assert orders.event_age_seconds == pytest.approx(180, abs=5)
 
 
+def test_a_reimport_replaces_the_clock_and_the_lag_counts(tmp_path):
+    from ingest.services import lifecycle
+
+    now = timezone.now()
+    first = import_local(orders_at([now - timedelta(seconds=5)] * 3, run="again"), tmp_path, "again")
+    before = ImportEventClock.objects.get(import_file_id=first.import_file_id).committed_at
+    assert lifecycle.reset_for_reimport(first.import_file_id, enqueue=False) == ""
+    assert import_file(first.import_file_id, trigger="reimport").ran
+    clock = ImportEventClock.objects.get(import_file_id=first.import_file_id)
+    assert clock.events == 3 and clock.committed_at > before
+    lags = EventLagCount.objects.filter(import_file_id=first.import_file_id)
+    assert sum(lags.values_list("count", flat=True)) == 3
+    assert set(lags.values_list("committed_at", flat=True)) == {clock.committed_at}
+
+
 def test_a_dry_run_records_no_clock(tmp_path):
     path = tmp_path / "orders" / "dry.txt"
     path.parent.mkdir()

@@ -88,7 +88,8 @@ def _unescape_match(m: re.Match[str]) -> str:
     return plain
 
 
-_SIMPLE = tuple((escape, char) for char, escape in _SHORT.items() if char != "\\")
+# The one-letter escapes by their letter, the backslash's own left out (it is cut at first, below).
+_LETTER = {escape[1]: char for char, escape in _SHORT.items() if char != "\\"}
 
 
 def unescape(text: str) -> str:
@@ -96,17 +97,17 @@ def unescape(text: str) -> str:
     if "\\" not in text:
         return text
     if "\\u" not in text:
-        # Fast: cut at the escaped backslashes, replace the one-letter escapes in each piece (their
-        # replacements hold no backslash, so no new escape appears), glue with plain backslashes.
-        # A backslash left over is a \N, an unknown or a dangling escape: the regex below says which.
+        # Fast: cut at the escaped backslashes; in each piece every backslash left starts a
+        # one-letter escape, so cut there too and replace each part's first letter. Anything else
+        # (\N, an unknown or a dangling escape) is for the regex below, which says which.
         pieces = text.split("\\\\")
-        for i, piece in enumerate(pieces):
-            if "\\" in piece:
-                for escape, char in _SIMPLE:
-                    piece = piece.replace(escape, char)
+        try:
+            for i, piece in enumerate(pieces):
                 if "\\" in piece:
-                    break
-                pieces[i] = piece
+                    first, *parts = piece.split("\\")
+                    pieces[i] = first + "".join([_LETTER[part[0]] + part[1:] for part in parts])
+        except (KeyError, IndexError):
+            pass
         else:
             return "\\".join(pieces)
     return _UNESCAPE_RE.sub(_unescape_match, text)

@@ -10,6 +10,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ingest.services.loading.derived import rules_for
 from ingest.services.loading.dialect import Db
+from ingest.services.loading.keys import EMPTY, decode_keys
 from ingest.services.loading.references import applied_references, ensure_placeholders, remove_orphan_placeholders
 from ingest.services.loading.tables import table_sql
 from ingest.services.loading.upsert import merge
@@ -24,10 +25,11 @@ class BatchCounts:
     stale: int = 0
     deleted: int = 0
     placeholders: int = 0
-    # Natural keys the batch changed, filled only when asked (``collect_keys``).
-    created_keys: list[tuple] = field(default_factory=list)
-    updated_keys: list[tuple] = field(default_factory=list)
-    deleted_keys: list[tuple] = field(default_factory=list)
+    # Natural keys the batch changed, filled only when asked (``collect_keys``): JSON array texts
+    # (see ``keys``), decoded by the properties below.
+    created_json: list[str] = field(default_factory=list)
+    updated_json: list[str] = field(default_factory=list)
+    deleted_json: list[str] = field(default_factory=list)
 
     def add(self, other: BatchCounts) -> None:
         self.created += other.created
@@ -35,9 +37,29 @@ class BatchCounts:
         self.stale += other.stale
         self.deleted += other.deleted
         self.placeholders += other.placeholders
-        self.created_keys += other.created_keys
-        self.updated_keys += other.updated_keys
-        self.deleted_keys += other.deleted_keys
+        self.created_json += other.created_json
+        self.updated_json += other.updated_json
+        self.deleted_json += other.deleted_json
+
+    @property
+    def created_keys(self) -> list[tuple]:
+        return decode_keys(self.created_json)
+
+    @property
+    def updated_keys(self) -> list[tuple]:
+        return decode_keys(self.updated_json)
+
+    @property
+    def deleted_keys(self) -> list[tuple]:
+        return decode_keys(self.deleted_json)
+
+    def has_keys(self) -> bool:
+        return any(text != EMPTY for text in (*self.created_json, *self.updated_json, *self.deleted_json))
+
+    def clear_keys(self) -> None:
+        self.created_json.clear()
+        self.updated_json.clear()
+        self.deleted_json.clear()
 
 
 def apply_batch(
@@ -99,9 +121,9 @@ def _apply(
     counts.stale += len(upserts) - up.applied + len(deletes) - gone.applied
     counts.placeholders += up.placeholders
     if collect:
-        counts.created_keys += up.created_keys
-        counts.updated_keys += up.updated_keys
-        counts.deleted_keys += gone.applied_keys
+        counts.created_json.append(up.created_json)
+        counts.updated_json.append(up.updated_json)
+        counts.deleted_json.append(gone.applied_json)
 
     parent_of = {r.attname: r.parent for r in sql.refs}
     for col, moved in up.moved_from.items():

@@ -156,10 +156,3 @@ def distinct_values(is_postgres: bool, expr: str, condition: str) -> str:
     if is_postgres:
         return f"COALESCE(json_agg(DISTINCT {expr}) FILTER (WHERE {expr} IS NOT NULL AND {condition}), '[]')"
     return f"json_group_array(DISTINCT {expr}) FILTER (WHERE {expr} IS NOT NULL AND {condition})"
-
-
-def key_list(is_postgres: bool, exprs: Sequence[str], condition: str) -> str:
-    """An aggregate: the natural keys (``exprs``) of the rows where ``condition`` holds, as JSON."""
-    if is_postgres:
-        return f"COALESCE(json_agg(json_build_array({', '.join(exprs)})) FILTER (WHERE {condition}), '[]')"
-    return f"json_group_array(json_array({', '.join(exprs)})) FILTER (WHERE {condition})"

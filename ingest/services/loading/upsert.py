@@ -25,8 +25,8 @@ from ingest.services.loading.dialect import (
     distinct_values,
     is_distinct_from,
     json_from_text,
-    key_list,
 )
+from ingest.services.loading.keys import EMPTY, decode_keys, key_list
 from ingest.services.loading.references import ParentWork, placeholder_sql
 from ingest.services.loading.tables import META_COLUMNS, TableSql, parent_table, qn
 from ingest.services.rows import RowEvent
@@ -40,17 +40,29 @@ RANK_COLUMNS = ("source_version", "source_event_id", "source_occurred_at")
 
 @dataclass
 class MergeResult:
-    """What one merge did. Keys are natural keys (tuples); references are parent keys."""
+    """What one merge did. Keys are natural keys as JSON array text (``keys``); references are parent keys."""
 
     applied: int = 0
     created: int = 0  # applied upserts whose key had no row, or only a placeholder
-    created_keys: list[tuple] = field(default_factory=list)
-    updated_keys: list[tuple] = field(default_factory=list)
-    applied_keys: list[tuple] = field(default_factory=list)  # deletes
+    created_json: str = EMPTY
+    updated_json: str = EMPTY
+    applied_json: str = EMPTY  # deletes
     moved_from: dict[str, set[Any]] = field(default_factory=dict)  # reference column -> parents no longer named
     touched: dict[str, set[Any]] = field(default_factory=dict)  # watched column -> its values in applied rows
     placeholders: int = 0
     unheld: list[str] = field(default_factory=list)  # reference columns whose parents must be re-ensured
+
+    @property
+    def created_keys(self) -> list[tuple]:
+        return decode_keys([self.created_json])
+
+    @property
+    def updated_keys(self) -> list[tuple]:
+        return decode_keys([self.updated_json])
+
+    @property
+    def applied_keys(self) -> list[tuple]:
+        return decode_keys([self.applied_json])
 
 
 def guard(table: str, collate: str) -> str:
@@ -158,21 +170,32 @@ def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tup
 
         def row_of_delete(ev: RowEvent) -> tuple:
             key = ev.key if width > 1 else (get_key(ev.key),)
-            return (*key, ev.version, ev.event_id, ev.occurred_at)
+            return (*key, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)
 
         return _sqlite_adapted(sql, db, delete, row_of_delete)
     lists = tuple(c for c in sql.staged_data_cols if c in sql.list_cols)
     get = itemgetter(*sql.key_cols, *sql.staged_data_cols[: len(sql.staged_data_cols) - len(lists)])
     quote = encode_basestring_ascii  # a list of strings as json.dumps writes it, a tenth of the time
 
-    # An upsert's values are never None (a delete's are); no cast in this per-row path.
+    # Lists repeat (a few imprint colours, a few add-ons): each distinct one is written once a batch.
+    written: dict[tuple, str] = {}
+
+    def as_json(items: list[str]) -> str:
+        key = tuple(items)
+        text = written.get(key)
+        if text is None:
+            text = written[key] = "[" + ", ".join(map(quote, items)) + "]"
+        return text
+
+    # An upsert's values are never None (a delete's are); no cast in this per-row path. A parser
+    # for PostgreSQL gives every event its occurredAt as text (``RowEvent``), others none.
     def row_of_upsert(ev: RowEvent) -> tuple:
-        return (*get(ev.values), ev.version, ev.event_id, ev.occurred_at)  # type: ignore[arg-type]
+        return (*get(ev.values), ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)  # type: ignore[arg-type]
 
     def row_of_upsert_with_lists(ev: RowEvent) -> tuple:
         values: dict[str, Any] = ev.values  # type: ignore[assignment]
-        as_json = [None if (v := values[c]) is None else "[" + ", ".join(map(quote, v)) + "]" for c in lists]
-        return (*get(values), *as_json, ev.version, ev.event_id, ev.occurred_at)
+        lists_json = [None if (v := values[c]) is None else as_json(v) for c in lists]
+        return (*get(values), *lists_json, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)
 
     if lists:
         return _sqlite_adapted(sql, db, delete, row_of_upsert_with_lists)
@@ -231,14 +254,11 @@ def merge(
     values = list(row)
     result.applied = values.pop(0) or 0
     result.created = values.pop(0) or 0
-    if collect:
-        lists = [[tuple(k) for k in db.decode_json(values.pop(0))]]
-        if not delete:
-            lists.append([tuple(k) for k in db.decode_json(values.pop(0))])
-        if delete:
-            result.applied_keys = lists[0]
-        else:
-            result.created_keys, result.updated_keys = lists
+    if collect and delete:
+        result.applied_json = values.pop(0) or EMPTY
+    elif collect:
+        result.created_json = values.pop(0) or EMPTY
+        result.updated_json = values.pop(0) or EMPTY
     for col in plan.moving:
         moved = db.decode_json(values.pop(0))
         if moved:
