@@ -28,7 +28,7 @@ TEXT_TYPES = frozenset({"money", "decimal", "date"})
 
 @cache
 def _column_plan(
-    stream: str, text_values: bool
+    stream: str, text_values: bool = False
 ) -> tuple[tuple[str, str | None, str, Callable[[Any], Any] | None], ...]:
     """(data field, sub-field or None, attname, converter) for every stored value of a stream."""
     plan = []
