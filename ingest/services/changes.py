@@ -36,16 +36,22 @@ def record_changes(f: ImportFile, counts: BatchCounts, part: int) -> int | None:
     """Write one batch's changed keys to the outbox (inside the import's transaction); its id, None if none.
 
     The keys go in as the JSON text the loader's statements wrote (an insert of our own rather
-    than the ORM's, which would decode and encode them again)."""
+    than the ORM's, which would decode and encode them again). With no receiver connected the
+    row is written delivered (to nobody): ``dispatch_after_commit`` then has nothing to do."""
     if not counts.has_keys():
         return None
     table = ChangeNotification._meta.db_table
     pg = connection.vendor == "postgresql"
     as_json = "CAST(%s AS jsonb)" if pg else "%s"
-    columns = "import_file_id, stream, part, created_keys, updated_keys, deleted_keys, created_at, attempts, last_error"
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    listened = rows_changed.has_listeners(ChangeNotification)
+    columns = (
+        "import_file_id, stream, part, created_keys, updated_keys, deleted_keys,"
+        " created_at, delivered_at, attempts, last_error"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, {as_json}, {as_json}, {as_json}, %s, 0, '')"  # noqa: S608 - our own names
+            f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, {as_json}, {as_json}, {as_json}, %s, %s, %s, '')"  # noqa: S608 - our own names
             " RETURNING id",
             [
                 f.pk,
@@ -54,15 +60,19 @@ def record_changes(f: ImportFile, counts: BatchCounts, part: int) -> int | None:
                 join_arrays(counts.created_json),
                 join_arrays(counts.updated_json),
                 join_arrays(counts.deleted_json),
-                connection.ops.adapt_datetimefield_value(timezone.now()),
+                now,
+                None if listened else now,
+                0 if listened else 1,
             ],
         )
         return cursor.fetchone()[0]
 
 
 def dispatch_after_commit(import_file_id: int) -> None:
-    """Deliver this import's notifications once its transaction has committed."""
-    transaction.on_commit(partial(_dispatch_quietly, import_file_id))
+    """Deliver this import's notifications once its transaction has committed (if anyone listens:
+    otherwise ``record_changes`` wrote them delivered)."""
+    if rows_changed.has_listeners(ChangeNotification):
+        transaction.on_commit(partial(_dispatch_quietly, import_file_id))
 
 
 def _dispatch_quietly(import_file_id: int) -> None:
