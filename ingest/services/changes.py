@@ -96,7 +96,7 @@ def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
         # outer condition is checked again on a row another dispatcher has just marked (and skips it).
         pending = base.filter(delivered_at__isnull=True).order_by("attempts", "created_at", "id")
         delivered = ChangeNotification.objects.filter(
-            pk__in=pending.values("pk")[:limit], delivered_at__isnull=True
+            pk__in=pending.values_list("pk", flat=True)[:limit], delivered_at__isnull=True
         ).update(attempts=F("attempts") + 1, delivered_at=timezone.now(), last_error="")
         prometheus.CHANGES.labels("delivered").inc(delivered)
         return delivered, 0

@@ -7,9 +7,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ingest.services.parsing import LineParser, exact_in_postgres
+from ingest.services.parsing import LineParser, LineRejected, exact_in_postgres
+from tests.transforms.strategies import events
+from transforms.events import validate_event
 from transforms.streams import STREAMS
+from transforms.system_one.reader import read_record
 from transforms.system_one.writer import write_record
 from transforms.timestamps import to_datetime
 
@@ -85,3 +90,25 @@ def test_text_values_hold_the_checked_text_and_an_exact_occurred_at(occurred_at)
     assert text.occurred_at == typed.occurred_at == to_datetime(occurred_at)
     assert to_datetime(text.occurred_text) == typed.occurred_at
     assert exact_in_postgres(text.occurred_text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events(event_type="upsert"), st.booleans())
+def test_the_generated_column_values_are_those_of_the_checked_loop(event, text_values):
+    parser = LineParser(STREAMS[event["stream"]], text_values=text_values)
+    data = read_record(write_record(validate_event(event, event["stream"])).rstrip("\n")).data
+    assert parser.build_values(data) == parser._checked_values(data)
+
+
+def test_a_value_the_converter_refuses_is_rejected_naming_its_field(monkeypatch):
+    from ingest.services import parsing
+
+    def refuse(value):
+        raise ValueError(f"cannot take {value!r}")
+
+    plan = [(n, s, a, refuse if a == "subtotal" else c) for n, s, a, c in parsing._column_plan("orders")]
+    parser = LineParser(STREAMS["orders"])
+    monkeypatch.setattr(parser, "plan", tuple(plan))
+    monkeypatch.setattr(parser, "build_values", lambda data: refuse(data["subtotal"]))
+    with pytest.raises(LineRejected, match=r"^subtotal: cannot take '100\.5'$"):
+        parser.parse(_order("2026-11-27T10:15:30Z"), 1)
