@@ -17,11 +17,6 @@ class LineRejected(ValueError):
     """A line that cannot be imported; the message says why."""
 
 
-def raw_text(raw: bytes) -> str:
-    """The line as text for the error record; bytes that are not UTF-8 shown as \\x escapes."""
-    return raw.decode("utf-8", errors="backslashreplace")
-
-
 # Types whose checked System One text PostgreSQL reads as the same value the converter gives.
 TEXT_TYPES = frozenset({"money", "decimal", "date"})
 
