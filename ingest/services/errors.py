@@ -50,5 +50,7 @@ def is_transient(exc: BaseException) -> bool:
         code = exc.response.get("Error", {}).get("Code", "")
         return status >= 500 or code in {"SlowDown", "RequestTimeout", "Throttling", "InternalError"}
     if isinstance(exc, BotoCoreError):
-        return "timeout" in type(exc).__name__.lower() or "connection" in type(exc).__name__.lower()
+        # IncompleteReadError: the body ended before its Content-Length (a download cut short).
+        name = type(exc).__name__.lower()
+        return "timeout" in name or "connection" in name or "incompleteread" in name
     return isinstance(exc, ConnectionResetError | TimeoutError)
