@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -160,6 +161,19 @@ def reimport_files(
             continue
         report.enqueued.append(pk)
     return report
+
+
+def dry_run_import(import_file_id: int, *, stream: str | None = None, trigger: str = "command") -> ImportOutcome:
+    """What importing the file would do, in a transaction that is rolled back; as ``stream`` if
+    given (a failed file keeps its own: the dry run of ``--force --stream``)."""
+    if stream is not None and stream not in STREAM_NAMES:
+        raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
+    with transaction.atomic():
+        if stream:
+            ImportFile.objects.filter(pk=import_file_id).exclude(stream=stream).update(stream=stream)
+        outcome = import_file(import_file_id, trigger=trigger, dry_run=True)
+        transaction.set_rollback(True)
+    return outcome
 
 
 def find_missing_objects(bucket: str) -> list[S3Object]:

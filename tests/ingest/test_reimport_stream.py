@@ -53,6 +53,16 @@ def test_import_file_force_stream_fixes_a_failed_file(tmp_path, capsys):
     assert Order.objects.count() == 3
 
 
+def test_import_file_force_stream_dry_run_imports_as_that_stream_and_changes_nothing(tmp_path, capsys):
+    f, path = failed_without_stream(tmp_path)
+    call_command("import_file", "--force", "--dry-run", "--stream", "orders", str(path))
+    out = capsys.readouterr().out
+    assert "imported (dry run, rolled back): 3 lines, 3 created" in out
+    f.refresh_from_db()
+    assert f.status == ImportStatus.FAILED and f.stream == "" and attempts(f) == [ImportStatus.FAILED]
+    assert not Order.objects.exists()
+
+
 def test_reimport_id_stream_fixes_a_file_imported_as_the_wrong_stream(tmp_path):
     path = orders_file(tmp_path, "customers")
     f, _ = register_local_file(path)

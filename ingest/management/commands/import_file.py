@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ingest.services.importing import ImportBusy, TransientImportError, import_file
 from ingest.services.registration import S3Object, parse_s3_uri, register_local_file, register_s3_object
-from ingest.services.reimport import reimport_files
+from ingest.services.reimport import dry_run_import, reimport_files
 from ingest.services.sources import s3_storage
 from transforms.streams import STREAM_NAMES
 
@@ -52,7 +52,7 @@ class Command(BaseCommand):
                 outcome = report.imported[0]
             else:
                 try:
-                    outcome = import_file(f.pk, trigger="command", dry_run=dry_run)
+                    outcome = dry_run_import(f.pk, stream=stream) if dry_run else import_file(f.pk, trigger="command")
                 except (ImportBusy, TransientImportError) as exc:
                     self.stderr.write(f"{source}: not imported now: {exc}")
                     failed += 1
