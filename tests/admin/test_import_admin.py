@@ -3,6 +3,7 @@ attempts and escaped line errors, and re-import (action and button) with its Log
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -24,7 +25,8 @@ from tests.admin.factories import (
 )
 
 CHANGELIST = reverse("admin:ingest_importfile_changelist")
-ADMIN_REDIS_URL = "redis://127.0.0.1:6379/4"
+# Its own Redis database; another suite beside this one sets another.
+ADMIN_REDIS_URL = os.environ.get("ADMIN_REDIS_URL", "redis://127.0.0.1:6379/4")
 
 
 def change_url(f: ImportFile) -> str:
@@ -205,7 +207,7 @@ def test_reimport_button_needs_the_csrf_token(operator, tmp_path, sync_reimport)
 
 @pytest.fixture
 def admin_broker(monkeypatch):
-    """Celery publishing to this suite's own Redis database (4), emptied before and after."""
+    """Celery publishing to this suite's own Redis database (ADMIN_REDIS_URL), emptied before and after."""
     from website.celery import app
 
     connection = redis.Redis.from_url(ADMIN_REDIS_URL, socket_timeout=5)
