@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 
 from celery import shared_task
+from celery.exceptions import Reject, Retry
 from django.conf import settings
 
 from ingest.services import lifecycle
@@ -51,9 +52,10 @@ def retry_countdown(task, retries: int, draw: Callable[[float, float], float] = 
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
-def import_file_task(self, import_file_id: int, trigger: str = "task") -> dict:
+def import_file_task(self, import_file_id: int, trigger: str = "task", busy: int = 0) -> dict:
     """Import one ImportFile. ``trigger`` names why it runs in the attempt it records (``task``,
-    ``reimport``, ``sweep``)."""
+    ``reimport``, ``sweep``); ``busy``: how many times the file was found locked by another worker
+    (counted apart from the retries of failures, see ``_busy``)."""
     request = self.request
     delivery = Delivery(
         import_file_id,
@@ -67,23 +69,30 @@ def import_file_task(self, import_file_id: int, trigger: str = "task") -> dict:
     try:
         return deliver(delivery)
     except ImportBusy as exc:
-        return _busy(self, import_file_id, exc)
+        return _busy(self, import_file_id, exc, busy)
     except self.retry_for as exc:
         raise self.retry(exc=exc, countdown=retry_countdown(self, request.retries)) from exc
 
 
-def _busy(task, import_file_id: int, exc: ImportBusy) -> dict:
+def _busy(task, import_file_id: int, exc: ImportBusy, busy: int) -> dict:
     """Not a failure: another worker is importing this very file. Look again after a short fixed
-    countdown; by then it is imported and this delivery is skipped."""
-    retries = task.request.retries
-    if retries >= settings.INGEST_BUSY_MAX_RETRIES:
-        logger.error("file %s stayed locked through %s retries; the sweep will look again", import_file_id, retries)
+    countdown; by then it is imported and this delivery is skipped.
+
+    Sent again as Celery's ``retry`` would, but with the failures' retry count unchanged and
+    ``busy`` counted up: a file found busy ten times still has all its retries for a failure."""
+    if busy >= settings.INGEST_BUSY_MAX_RETRIES:
+        logger.error("file %s stayed locked through %s retries; the sweep will look again", import_file_id, busy)
         return {"import_file_id": import_file_id, "status": "busy"}
     countdown = settings.INGEST_BUSY_RETRY_SECONDS
     lifecycle.schedule_retry(import_file_id, countdown)
+    request = task.request
+    again = task.signature_from_request(
+        request, kwargs={**(request.kwargs or {}), "busy": busy + 1}, countdown=countdown, retries=request.retries
+    )
+    if request.is_eager:
+        return again.apply().get()
     try:
-        raise task.retry(exc=exc, countdown=countdown, max_retries=settings.INGEST_BUSY_MAX_RETRIES)
-    finally:
-        # retry() leaves its max_retries on the task object, where autoretry would take it for
-        # the next transient failure of any file: the busy cap is this policy's alone.
-        task.__dict__.pop("override_max_retries", None)
+        again.apply_async()
+    except Exception as publish_error:  # as Celery's retry does: the sweep enqueues the pending file later
+        raise Reject(publish_error, requeue=False) from exc
+    raise Retry(exc=exc, when=countdown, sig=again)

@@ -177,6 +177,45 @@ def test_a_file_that_no_longer_exists(db):
 
 
 @pytest.mark.postgres
+def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
+    """Each look again at a busy file counts ``busy`` up, not the retries a failure may still use."""
+    from celery.signals import task_prerun
+    from django.db import connections, transaction
+
+    settings.INGEST_BUSY_MAX_RETRIES = 2
+    f = put_file(bucket, settings)
+    runs: list[tuple[int, int]] = []
+
+    def seen(sender=None, task=None, kwargs=None, **_):
+        runs.append((task.request.retries, (kwargs or {}).get("busy", 0)))
+
+    task_prerun.connect(seen, weak=False, dispatch_uid="busy-runs")
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        try:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [f.pk])
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        # The third try of a file whose first two failed (retries=2) finds it busy.
+        result = import_file_task.apply(args=[f.pk], retries=2).get()
+    finally:
+        release.set()
+        thread.join(20)
+        task_prerun.disconnect(dispatch_uid="busy-runs")
+    assert result["status"] == "busy"
+    assert runs == [(2, 0), (2, 1), (2, 2)]
+
+
+@pytest.mark.postgres
 def test_busy_file_is_retried_not_failed(bucket, settings):
     """Another worker holds the file's lock: the task retries (a fixed countdown) and never marks it failed."""
     from django.db import connections, transaction
