@@ -11,32 +11,18 @@ would have found (cycles, rare here) waits at most that much longer.
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from ingest.services.interpreter import WhileAnyInside
 
 # Allocations between two collections of the young generation while an import runs (default 700).
 IMPORT_GC_THRESHOLD = 70_000
 
-_lock = threading.Lock()
-_users = 0
-_saved: tuple[int, ...] = ()
+
+def _raised(saved: tuple[int, ...]) -> tuple[int, ...]:
+    if not saved[0]:  # 0: the collector is off, and stays so
+        return saved
+    return (max(saved[0], IMPORT_GC_THRESHOLD), *saved[1:])
 
 
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Process-wide while any caller is inside; the thresholds come back when the last one leaves."""
-    global _users, _saved
-    with _lock:
-        if _users == 0:
-            _saved = gc.get_threshold()
-            if _saved[0]:  # 0: the collector is off, and stays so
-                gc.set_threshold(max(_saved[0], IMPORT_GC_THRESHOLD), *_saved[1:])
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                gc.set_threshold(*_saved)
+# Process-wide while any caller is inside; the thresholds come back when the last one leaves.
+fewer_collections = WhileAnyInside(gc.get_threshold, lambda thresholds: gc.set_threshold(*thresholds), _raised)

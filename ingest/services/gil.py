@@ -8,31 +8,13 @@ times a batch (every COPY flush): with 0.5 ms that convoy costs a tenth as much.
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from ingest.services.interpreter import WhileAnyInside
 
 # Seconds; the interpreter's default is 0.005.
 PARSE_SWITCH_INTERVAL = 0.0005
 
-_lock = threading.Lock()
-_users = 0
-_saved = 0.0
-
-
-@contextmanager
-def short_switch_interval() -> Iterator[None]:
-    """Process-wide while any caller is inside; the interval comes back when the last one leaves."""
-    global _users, _saved
-    with _lock:
-        if _users == 0:
-            _saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_saved, PARSE_SWITCH_INTERVAL))
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                sys.setswitchinterval(_saved)
+# Process-wide while any caller is inside; the interval comes back when the last one leaves.
+short_switch_interval = WhileAnyInside(
+    sys.getswitchinterval, sys.setswitchinterval, lambda saved: min(saved, PARSE_SWITCH_INTERVAL)
+)
