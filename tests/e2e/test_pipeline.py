@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ingest.models import ImportAttempt, ImportFile, RejectedMessage
+from ingest.testing.database import held_by_another_worker
 from ingest.testing.processes import worker_children
 from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events
 from ingest.testing.utilities import free_port, wait_until
@@ -74,32 +75,13 @@ def test_same_notification_delivered_twice_imports_once(pipeline):
 
 def test_a_file_another_worker_holds_is_looked_at_again_and_imported_once(pipeline):
     """A worker that finds the file locked sends its task again (the busy policy) until it is free."""
-    from django.db import connections, transaction
-
     key = firehose_key("orders")
     pipeline.put(key, firehose_body(order_events(12, run="L")))
     pipeline.start_consumer()
     f = wait_until(lambda: ImportFile.objects.filter(key=key, enqueued_at__isnull=False).first(), 30, 0.1, "enqueued")
-    locked, release = threading.Event(), threading.Event()
-
-    def other_worker():
-        try:
-            with transaction.atomic(), connections["default"].cursor() as cursor:
-                cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [f.pk])
-                locked.set()
-                release.wait(60)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=other_worker)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with held_by_another_worker(f.pk):
         worker = pipeline.start_worker(INGEST_BUSY_RETRY_SECONDS="0.3")
         wait_until(lambda: worker.log().count("Retry in") >= 3, 30, 0.1, "three looks at the busy file")
-    finally:
-        release.set()
-        holder.join(60)
     pipeline.wait_files(1)
     _one_import(pipeline, key, 12)
 

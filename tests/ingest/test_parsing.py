@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.services.parsing import LineParser, LineRejected, exact_in_postgres
+from ingest.testing.samples import order_event
 from tests.transforms.strategies import events
 from transforms.events import validate_event
 from transforms.streams import STREAMS
@@ -40,28 +40,8 @@ def test_exact_in_postgres(text, exact):
 
 
 def _order(occurred_at: str) -> bytes:
-    event = {
-        "eventId": str(uuid.uuid4()),
-        "stream": "orders",
-        "eventType": "upsert",
-        "occurredAt": occurred_at,
-        "version": 3,
-        "key": {"orderNumber": "SO-1"},
-        "data": {
-            "orderNumber": "SO-1",
-            "customerNumber": "C-1",
-            "orderDate": "2026-11-20",
-            "status": "OPEN",
-            "currency": "USD",
-            "subtotal": "100.5",
-            "tax": "-0.0001",
-            "shipping": "0",
-            "total": "100.4999",
-            "poNumber": None,
-            "rush": False,
-        },
-    }
-    return write_record(event).rstrip("\n").encode()
+    event = order_event(version=3, orderDate="2026-11-20", subtotal="100.5", tax="-0.0001", total="100.4999")
+    return write_record({**event, "occurredAt": occurred_at}).rstrip("\n").encode()
 
 
 @pytest.mark.parametrize(

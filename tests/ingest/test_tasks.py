@@ -3,8 +3,6 @@ runs again at once, its countdown ignored). The real worker process is exercised
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from botocore.config import Config
 from django.core.files.storage import storages
@@ -13,6 +11,7 @@ from ingest.models import ImportFile, ImportStatus
 from ingest.services.errors import DATABASE_GONE, ImportBusy, TransientImportError
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.tasks import import_file_task, retry_ceiling, retry_countdown
+from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import free_port
 from website.models import Order
@@ -180,7 +179,6 @@ def test_a_file_that_no_longer_exists(db):
 def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
     """Each look again at a busy file counts ``busy`` up, not the retries a failure may still use."""
     from celery.signals import task_prerun
-    from django.db import connections, transaction
 
     settings.INGEST_BUSY_MAX_RETRIES = 2
     f = put_file(bucket, settings)
@@ -190,26 +188,11 @@ def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
         runs.append((task.request.retries, (kwargs or {}).get("busy", 0)))
 
     task_prerun.connect(seen, weak=False, dispatch_uid="busy-runs")
-    locked, release = threading.Event(), threading.Event()
-
-    def other_worker():
-        try:
-            with transaction.atomic(), connections["default"].cursor() as cursor:
-                cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [f.pk])
-                locked.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=other_worker)
-    thread.start()
     try:
-        assert locked.wait(10)
-        # The third try of a file whose first two failed (retries=2) finds it busy.
-        result = import_file_task.apply(args=[f.pk], retries=2).get()
+        with held_by_another_worker(f.pk, hold_at_most=20):
+            # The third try of a file whose first two failed (retries=2) finds it busy.
+            result = import_file_task.apply(args=[f.pk], retries=2).get()
     finally:
-        release.set()
-        thread.join(20)
         task_prerun.disconnect(dispatch_uid="busy-runs")
     assert result["status"] == "busy"
     assert runs == [(2, 0), (2, 1), (2, 2)]
@@ -218,31 +201,10 @@ def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
 @pytest.mark.postgres
 def test_busy_file_is_retried_not_failed(bucket, settings):
     """Another worker holds the file's lock: the task retries (a fixed countdown) and never marks it failed."""
-    from django.db import connections, transaction
-
     settings.INGEST_BUSY_MAX_RETRIES = 2
     f = put_file(bucket, settings)
-    locked, release = threading.Event(), threading.Event()
-
-    def other_worker():
-        try:
-            with transaction.atomic(), connections["default"].cursor() as cursor:
-                # FOR KEY SHARE: the importer's first UPDATE (to running) passes, its FOR UPDATE NOWAIT
-                # does not. (A FOR UPDATE here would make that UPDATE wait until the lock is released.)
-                cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [f.pk])
-                locked.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=other_worker)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with held_by_another_worker(f.pk, hold_at_most=20):
         result = import_file_task.apply(args=[f.pk]).get()
-    finally:
-        release.set()
-        thread.join(20)
     assert result["status"] == "busy"
     f.refresh_from_db()
     assert f.status in ("pending", "running") and f.attempts.count() == 0
