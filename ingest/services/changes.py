@@ -21,6 +21,7 @@ from django.utils import timezone
 from ingest.models import ChangeNotification, ImportFile
 from ingest.services import prometheus
 from ingest.services.loading import BatchCounts
+from ingest.services.loading.dialect import json_from_text
 from ingest.services.loading.keys import join_arrays
 from ingest.signals import rows_changed
 
@@ -41,8 +42,7 @@ def record_changes(f: ImportFile, counts: BatchCounts, part: int) -> int | None:
     if not counts.has_keys():
         return None
     table = ChangeNotification._meta.db_table
-    pg = connection.vendor == "postgresql"
-    as_json = "CAST(%s AS jsonb)" if pg else "%s"
+    as_json = json_from_text(connection.vendor == "postgresql", "%s")
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     listened = rows_changed.has_listeners(ChangeNotification)
     columns = (
@@ -91,18 +91,17 @@ def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
     own writes, stops the round, and the notification is sent again, to every receiver, later."""
     base = queryset if queryset is not None else ChangeNotification.objects.all()
     delivered = failed = 0
+    # Fewest attempts first: a notification whose receiver keeps failing does not hold back the rest.
+    pending = base.filter(delivered_at__isnull=True).order_by("attempts", "created_at", "id")
     if not rows_changed.has_listeners(ChangeNotification):
         # Nobody to hand the keys to: one statement marks them delivered, the keys stay unread. The
         # outer condition is checked again on a row another dispatcher has just marked (and skips it).
-        pending = base.filter(delivered_at__isnull=True).order_by("attempts", "created_at", "id")
         delivered = ChangeNotification.objects.filter(
             pk__in=pending.values_list("pk", flat=True)[:limit], delivered_at__isnull=True
         ).update(attempts=F("attempts") + 1, delivered_at=timezone.now(), last_error="")
         prometheus.CHANGES.labels("delivered").inc(delivered)
         return delivered, 0
     with transaction.atomic():
-        # Fewest attempts first: a notification whose receiver keeps failing does not hold back the rest.
-        pending = base.filter(delivered_at__isnull=True).order_by("attempts", "created_at", "id")
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         for note in pending[:limit]:
