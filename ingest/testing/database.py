@@ -37,21 +37,30 @@ def truncate_tables() -> None:
 
 
 @contextmanager
-def held_by_another_worker(import_file_id: int, *, hold_at_most: float = 60.0) -> Iterator[None]:
+def held_by_another_worker(
+    import_file_id: int, *, key_share: bool = False, hold_at_most: float = 10.0
+) -> Iterator[None]:
     """(PostgreSQL) The file's row locked by another connection, in another thread, while the block runs.
 
-    ``FOR KEY SHARE``: an importer's first UPDATE (to running) passes, its ``FOR UPDATE NOWAIT``
-    does not (a ``FOR UPDATE`` here would make that UPDATE wait until the lock is released)."""
+    By default ``FOR UPDATE``, as an importer holds it. ``key_share``: ``FOR KEY SHARE`` instead, so
+    that an importer's first UPDATE (to running) passes and only its ``FOR UPDATE NOWAIT`` finds the
+    file busy (a ``FOR UPDATE`` would make that UPDATE wait until the lock is released)."""
     import threading
 
     from django.db import connections, transaction
+
+    from ingest.models import ImportFile
 
     locked, release = threading.Event(), threading.Event()
 
     def other_worker() -> None:
         try:
-            with transaction.atomic(), connections["default"].cursor() as cursor:
-                cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [import_file_id])
+            with transaction.atomic():
+                if key_share:
+                    with connections["default"].cursor() as cursor:
+                        cursor.execute("SELECT id FROM ingest_importfile WHERE id = %s FOR KEY SHARE", [import_file_id])
+                else:
+                    ImportFile.objects.select_for_update().get(pk=import_file_id)
                 locked.set()
                 release.wait(hold_at_most)
         finally:

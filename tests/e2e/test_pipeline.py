@@ -79,7 +79,7 @@ def test_a_file_another_worker_holds_is_looked_at_again_and_imported_once(pipeli
     pipeline.put(key, firehose_body(order_events(12, run="L")))
     pipeline.start_consumer()
     f = wait_until(lambda: ImportFile.objects.filter(key=key, enqueued_at__isnull=False).first(), 30, 0.1, "enqueued")
-    with held_by_another_worker(f.pk):
+    with held_by_another_worker(f.pk, key_share=True, hold_at_most=60):
         worker = pipeline.start_worker(INGEST_BUSY_RETRY_SECONDS="0.3")
         wait_until(lambda: worker.log().count("Retry in") >= 3, 30, 0.1, "three looks at the busy file")
     pipeline.wait_files(1)

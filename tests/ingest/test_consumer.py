@@ -19,6 +19,7 @@ from ingest.models import ImportFile, ImportStatus, RejectedMessage
 from ingest.services.consumer import ConsumerOptions, EventConsumer
 from ingest.services.metrics import lag_percentiles, percentile, summarize
 from ingest.testing.aws import aws_clients, create_bucket_and_queue
+from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,31 +207,12 @@ def test_sweep_gives_up_on_a_file_that_keeps_getting_lost(queue, doorbell, setti
 @pytest.mark.postgres
 def test_sweep_leaves_a_running_file_whose_row_is_locked(queue, doorbell):
     """On PostgreSQL a live import holds its file's row lock: the sweep must not take it for abandoned."""
-    from django.db import connections, transaction
-
     _s3, _sqs, url = queue
     f = ImportFile.objects.create(bucket="b", key="orders/busy", etag="1", status="running")
     ImportFile.objects.filter(pk=f.pk).update(updated_at=timezone.now() - timedelta(hours=2))
-    locked, release = threading.Event(), threading.Event()
-
-    def importer():
-        try:
-            with transaction.atomic():
-                ImportFile.objects.select_for_update().get(pk=f.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=importer)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with held_by_another_worker(f.pk):
         consumer = consumer_for(url, doorbell, abandoned_after=60)
         assert consumer.sweep() == []
-    finally:
-        release.set()
-        thread.join(10)
     assert consumer.sweep() == [f.pk]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from ingest.services.importing import import_file
 from ingest.services.registration import S3Object, register_s3_object
 from ingest.services.reimport import find_missing_objects, parse_when, reimport_files, select_files
 from ingest.testing.aws import aws_clients
+from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from website.models import Order
 
@@ -206,27 +206,8 @@ def test_command_dry_run_lists_the_selection(capsys):
 
 @pytest.mark.postgres
 def test_a_file_being_imported_is_skipped(s3, settings):
-    from django.db import connections, transaction
-
     f = put_and_register(s3, settings)
     ImportFile.objects.filter(pk=f.pk).update(status="running", started_at=timezone.now())
-    locked, release = threading.Event(), threading.Event()
-
-    def importer():
-        try:
-            with transaction.atomic():
-                ImportFile.objects.select_for_update().get(pk=f.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=importer)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with held_by_another_worker(f.pk):
         report = reimport_files([f], sync=True)
-    finally:
-        release.set()
-        thread.join(10)
     assert report.skipped == [(f.pk, "being imported right now")]

@@ -4,10 +4,6 @@ and a file another worker holds is neither waited for nor reset."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -16,6 +12,7 @@ from ingest.models import ImportAttempt, ImportFile, ImportLineError, ImportStat
 from ingest.services import lifecycle
 from ingest.services.importing import import_file
 from ingest.services.registration import register_local_file
+from ingest.testing.database import held_by_another_worker
 from tests.ingest.test_importing import ev, order, write
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,30 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _statements(captured: CaptureQueriesContext, prefix: str) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(prefix)]
-
-
-@contextmanager
-def held_by_another_worker(pk: int) -> Iterator[None]:
-    """The file's row lock, held by another connection, as an importer holds it."""
-    locked, release = threading.Event(), threading.Event()
-
-    def importer() -> None:
-        try:
-            with transaction.atomic():
-                ImportFile.objects.select_for_update().get(pk=pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=importer)
-    thread.start()
-    try:
-        assert locked.wait(10)
-        yield
-    finally:
-        release.set()
-        thread.join(10)
 
 
 def test_a_clean_file_inserts_its_attempt_once_with_its_final_values(tmp_path):

@@ -189,7 +189,7 @@ def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
 
     task_prerun.connect(seen, weak=False, dispatch_uid="busy-runs")
     try:
-        with held_by_another_worker(f.pk, hold_at_most=20):
+        with held_by_another_worker(f.pk, key_share=True, hold_at_most=20):
             # The third try of a file whose first two failed (retries=2) finds it busy.
             result = import_file_task.apply(args=[f.pk], retries=2).get()
     finally:
@@ -203,7 +203,7 @@ def test_busy_file_is_retried_not_failed(bucket, settings):
     """Another worker holds the file's lock: the task retries (a fixed countdown) and never marks it failed."""
     settings.INGEST_BUSY_MAX_RETRIES = 2
     f = put_file(bucket, settings)
-    with held_by_another_worker(f.pk, hold_at_most=20):
+    with held_by_another_worker(f.pk, key_share=True, hold_at_most=20):
         result = import_file_task.apply(args=[f.pk]).get()
     assert result["status"] == "busy"
     f.refresh_from_db()
