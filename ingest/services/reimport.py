@@ -112,6 +112,11 @@ def select_files(
     return qs.order_by("created_at", "pk")
 
 
+def _check_stream(stream: str | None) -> None:
+    if stream is not None and stream not in STREAM_NAMES:
+        raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
+
+
 def _enqueue_default(import_file_id: int, trigger: str) -> None:
     from ingest.tasks import import_file_task
 
@@ -132,8 +137,7 @@ def reimport_files(
     The earlier attempts stay. A file that is being imported right now is skipped. With ``dry_run``
     nothing changes: the report lists what would be re-imported. With ``stream``, the files are
     imported as that stream from now on: the fix for a file that failed for a wrong or missing one."""
-    if stream is not None and stream not in STREAM_NAMES:
-        raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
+    _check_stream(stream)
     enqueue = enqueue or partial(_enqueue_default, trigger=trigger)
     ids = list(files.values_list("pk", flat=True)) if isinstance(files, QuerySet) else [f.pk for f in files]
     report = ReimportReport(selected=len(ids), dry_run=dry_run)
@@ -166,8 +170,7 @@ def reimport_files(
 def dry_run_import(import_file_id: int, *, stream: str | None = None, trigger: str = "command") -> ImportOutcome:
     """What importing the file would do, in a transaction that is rolled back; as ``stream`` if
     given (a failed file keeps its own: the dry run of ``--force --stream``)."""
-    if stream is not None and stream not in STREAM_NAMES:
-        raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
+    _check_stream(stream)
     with transaction.atomic():
         if stream:
             ImportFile.objects.filter(pk=import_file_id).exclude(stream=stream).update(stream=stream)
