@@ -15,6 +15,6 @@ class IngestConfig(AppConfig):
 
 
 def _child_gone(pid=None, **_kwargs) -> None:
-    from ingest.services.prometheus import mark_process_dead
+    from ingest.services.observing.prometheus import mark_process_dead
 
     mark_process_dead(pid or os.getpid())

@@ -10,9 +10,9 @@ from celery import shared_task
 from celery.exceptions import Reject, Retry
 from django.conf import settings
 
-from ingest.services import lifecycle
-from ingest.services.delivery import Delivery, deliver
-from ingest.services.errors import DATABASE_GONE, ImportBusy, TransientImportError
+from ingest.services.importing import lifecycle
+from ingest.services.importing.exceptions import DATABASE_GONE, ImportBusy, TransientImportError
+from ingest.services.importing.task_runner import Delivery, deliver
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A value travels: System Two's JSON (``check``, in ``events.validate_event``) -> a System One
 field's text (``encode``, in the writer) -> back to the value (``decode`` in the general reader;
 ``pattern`` and ``fast_decode`` on the reader's fast path) -> the database's value (``convert``,
-in ``ingest/services/parsing.py``).  ``field_type(spec)`` gives a field's descriptor: enums
+in ``ingest/services/importing/parsing.py``).  ``field_type(spec)`` gives a field's descriptor: enums
 get one of their own (their values), and a key string or a string that references another
 entity gets ``KEY_STRING`` (it holds a key: non-empty, at most ``MAX_KEY_LENGTH`` long).
 ``object`` is not a value type: its members are fields of their own, which every stage walks.

@@ -3,7 +3,7 @@
 The data comes from System Two through the ingest, so nobody edits it here. The changelists
 are built for tables of millions of rows: no join and no query per row (references are shown
 from their key column, the import that last wrote a row from its id), sorting only on the
-indexed natural key, and no full COUNT(*) (see ``ingest.admin_helpers.BigTableAdmin``).
+indexed natural key, and no full COUNT(*) (see ``ingest.admin.helpers.BigTableAdmin``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.db.models import Model
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ingest.admin_helpers import BigTableAdmin, import_file_link, truncate
+from ingest.admin.helpers import BigTableAdmin, import_file_link, truncate
 from website.models import (
     Customer,
     Estimate,

@@ -267,7 +267,7 @@ INGEST_ABANDONED_AFTER_SECONDS = env_float("INGEST_ABANDONED_AFTER_SECONDS", 120
 INGEST_ORPHAN_CHECK_SECONDS = env_float("INGEST_ORPHAN_CHECK_SECONDS", 2.0)
 # SQS or the database unreachable: the consumer retries with exponential backoff up to this.
 INGEST_CONSUMER_BACKOFF_MAX_SECONDS = env_float("INGEST_CONSUMER_BACKOFF_MAX_SECONDS", 5.0)
-# Tests only: stop the process at a named crash point (ingest/services/crash_points.py).
+# Tests only: stop the process at a named crash point (ingest/services/intake/crash_points.py).
 INGEST_CRASH_POINTS_ENABLED = env_bool("INGEST_TEST_CRASH_POINTS", False)
 INGEST_CRASH_POINT = env_str("INGEST_CRASH_POINT", "")
 if PRODUCTION and INGEST_CRASH_POINTS_ENABLED:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 
-from ingest.metrics_view import metrics
+from ingest.views import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -2,7 +2,7 @@
 
 Django's autodiscovery imports this package; it imports every module that registers an admin:
 imports (files, attempts, re-import, freshness page), line_errors, rejected_messages, and the
-operators' admin (ingest/operator_admin.py: rejected records and their redrive). raw_lines holds
+operators' admin (ingest/admin/failed_records.py: rejected records and their redrive). raw_lines holds
 how text from files is shown.
 
 Everything here is read-only: the ingest writes these tables, people only look and re-import.
@@ -17,16 +17,20 @@ from django.contrib import admin
 # The admin index links the freshness dashboard; admin.site stays the one default site.
 admin.site.index_template = "admin/ingest/site_index.html"
 
-from ingest import operator_admin  # noqa: E402
-from ingest.admin import imports, line_errors, rejected_messages  # noqa: E402
+from ingest.admin import (  # noqa: E402
+    failed_records,
+    imports,
+    line_errors,
+    rejected_messages,
+)
 from ingest.admin.raw_lines import INLINE_LINE_ERRORS, RAW_LINE_DISPLAY_CHARS, raw_line_block  # noqa: E402
 
 __all__ = [
     "INLINE_LINE_ERRORS",
     "RAW_LINE_DISPLAY_CHARS",
+    "failed_records",
     "imports",
     "line_errors",
-    "operator_admin",
     "raw_line_block",
     "rejected_messages",
 ]

@@ -17,21 +17,21 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from ingest import admin_views
+from ingest.admin import views as admin_views
+from ingest.admin.helpers import (
+    BigTableAdmin,
+    ReadOnlyAdminMixin,
+    format_seconds,
+    status_badge,
+)
 from ingest.admin.raw_lines import (
     INLINE_LINE_ERRORS,
     raw_excerpt_block,
     raw_line_block,
     with_raw_excerpt,
 )
-from ingest.admin_helpers import (
-    BigTableAdmin,
-    ReadOnlyAdminMixin,
-    format_seconds,
-    status_badge,
-)
 from ingest.models import ImportAttempt, ImportFile, ImportLineError
-from ingest.services.reimport import ReimportReport, reimport_files
+from ingest.services.repair.reimport import ReimportReport, reimport_files
 
 # How many skip reasons a re-import message spells out.
 MAX_REASONS_SHOWN = 5

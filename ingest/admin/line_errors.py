@@ -7,14 +7,14 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Substr
 from django.utils.html import format_html
 
-from ingest.admin.raw_lines import (
-    raw_excerpt_block,
-    with_raw_excerpt,
-)
-from ingest.admin_helpers import (
+from ingest.admin.helpers import (
     BigTableAdmin,
     import_file_link,
     truncate,
+)
+from ingest.admin.raw_lines import (
+    raw_excerpt_block,
+    with_raw_excerpt,
 )
 from ingest.models import ImportLineError
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db.models.functions import Substr
 from django.utils.html import format_html
 
-from ingest.admin_helpers import (
+from ingest.admin.helpers import (
     truncate,
 )
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ingest.admin.raw_lines import (
-    raw_line_block,
-)
-from ingest.admin_helpers import (
+from ingest.admin.helpers import (
     BigTableAdmin,
     truncate,
+)
+from ingest.admin.raw_lines import (
+    raw_line_block,
 )
 from ingest.models import RejectedMessage
 

@@ -67,7 +67,7 @@ def run_redrive_step(
     """Wait for the error objects to be registered, deploy the fixed transform, redrive, wait for
     the redrive's imports."""
     from ingest.models import DONE_STATUSES, ErrorFile, ImportFile, ImportStatus, RejectedRecord
-    from ingest.services.redrive import redrive
+    from ingest.services.repair.redrive import redrive
 
     step = RedriveStepSummary()
     while ErrorFile.objects.count() < error_files_landed and time.monotonic() < deadline:

@@ -69,9 +69,9 @@ def embedded_worker() -> Iterator[None]:
 def consumer_thread(
     queue_url: str | None = None, *, sweep_interval: float = 5.0, name: str = "demo-consumer"
 ) -> Iterator[Any]:
-    """The real SQS consumer (``ingest.services.consumer``) in a thread, on the notification queue
+    """The real SQS consumer (``ingest.services.intake.consumer``) in a thread, on the notification queue
     unless ``queue_url`` names another (the failed-records queue); yields the consumer."""
-    from ingest.services.consumer import ConsumerOptions, EventConsumer
+    from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 
     consumer = EventConsumer(
         ConsumerOptions.from_settings(queue_url=queue_url, wait_time_seconds=1, sweep_interval=sweep_interval),

@@ -66,7 +66,7 @@ class DemoSummary:
 def count_created_notifications(sqs, queue_url: str) -> int:
     """How many objects the queue's S3 notifications announce (S3's test event not counted);
     reads the messages without deleting them."""
-    from ingest.services.notifications import UnreadableMessage, parse_notification
+    from ingest.services.intake.notifications import UnreadableMessage, parse_notification
 
     seen: set[str] = set()
     created = 0
@@ -87,7 +87,7 @@ def count_created_notifications(sqs, queue_url: str) -> int:
 
 def sum_up(summary: DemoSummary, stats: SendStats, totals, files) -> None:
     from ingest.models import ImportLineError, ImportStatus
-    from ingest.services.metrics import lag_percentiles
+    from ingest.services.observing.percentiles import lag_percentiles
     from website.models import MODELS_BY_STREAM
 
     summary.events_sent = stats.sent

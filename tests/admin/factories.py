@@ -9,8 +9,8 @@ from pathlib import Path
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportLineError, ImportStatus
-from ingest.services.importing import import_file
-from ingest.services.registration import register_local_file
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
 from ingest.testing.event_generator import generate_events
 from transforms.system_one.writer import write_record
 
@@ -57,7 +57,7 @@ def failed_file(folder: Path, name: str = "gone-file") -> tuple[ImportFile, Path
 def failed_after_line_errors(folder: Path, name: str = "flaky-file") -> tuple[ImportFile, Path]:
     """A file imported once with a bad line, then re-imported while it was missing: failed, with the
     line errors of its first attempt still on record. Its file is back in place afterwards."""
-    from ingest.services.reimport import reimport_files
+    from ingest.services.repair.reimport import reimport_files
 
     path = write_orders_file(folder, name, seed=3)
     f = imported_file(path)

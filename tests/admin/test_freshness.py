@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.freshness import stream_freshness
-from ingest.services.metrics import percentile
+from ingest.services.observing.freshness import stream_freshness
+from ingest.services.observing.percentiles import percentile
 from tests.admin.factories import make_file, make_files
 from transforms.streams import STREAM_NAMES
 

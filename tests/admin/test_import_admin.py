@@ -84,7 +84,7 @@ def test_date_hierarchy_probes_find_the_same_periods_as_django(db, zone):
 
     from django.utils import timezone
 
-    from ingest.admin_helpers import SparseDatesQuerySet
+    from ingest.admin.helpers import SparseDatesQuerySet
 
     moments = ["2025-12-31T23:30", "2026-01-01T03:00", "2026-01-15T12:00", "2026-03-01T00:10", "2026-03-02T04:59"]
     for moment in moments:

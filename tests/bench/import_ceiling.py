@@ -73,8 +73,8 @@ def _vacuum() -> None:
 
 
 def import_one(path: Path) -> tuple[float, dict]:
-    from ingest.services.importing import import_file
-    from ingest.services.registration import register_local_file
+    from ingest.services.importing.run import import_file
+    from ingest.services.intake.registration import register_local_file
 
     start = time.perf_counter()
     f, _ = register_local_file(path)
@@ -87,8 +87,8 @@ def import_one(path: Path) -> tuple[float, dict]:
 def parse_rows(path: Path) -> tuple[float, list]:
     """(d) The project's reader and parser over the file, set up as the importer sets them up on
     PostgreSQL; returns the time and the parsed events."""
-    from ingest.services.collector import fewer_collections
-    from ingest.services.parsing import LineParser
+    from ingest.services.importing.collector import fewer_collections
+    from ingest.services.importing.parsing import LineParser
     from transforms.streams import STREAMS
     from transforms.system_one.reader import iter_lines
 

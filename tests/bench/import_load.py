@@ -112,8 +112,8 @@ def make_files(folder: Path, orders: int, lines_per_order: int, lines_per_file: 
 
 
 def run_importer(paths: list[Path]) -> float:
-    from ingest.services.importing import import_file
-    from ingest.services.registration import register_local_file
+    from ingest.services.importing.run import import_file
+    from ingest.services.intake.registration import register_local_file
 
     truncate_tables()
     start = time.perf_counter()
@@ -128,7 +128,7 @@ def run_baseline(paths: list[Path], limit: int | None) -> tuple[float, int]:
     """A cron importer: parse each line, ``update_or_create`` its row, one transaction per file."""
     from django.db import transaction
 
-    from ingest.services.parsing import LineParser
+    from ingest.services.importing.parsing import LineParser
     from transforms.streams import STREAMS
     from transforms.system_one.reader import iter_lines
     from website.models import MODELS_BY_STREAM
@@ -160,8 +160,8 @@ def peak_rss_of_import(path: Path) -> tuple[float, float]:
     code = (
         "import os, sys, time, resource, django; django.setup();"
         "from pathlib import Path;"
-        "from ingest.services.registration import register_local_file;"
-        "from ingest.services.importing import import_file;"
+        "from ingest.services.intake.registration import register_local_file;"
+        "from ingest.services.importing.run import import_file;"
         "f, _ = register_local_file(Path(sys.argv[1]));"
         "t = time.perf_counter(); o = import_file(f.pk, trigger='bench'); dt = time.perf_counter() - t;"
         "assert o.status == 'imported', o;"

@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from ingest.services.parsing import LineParser
+    from ingest.services.importing.parsing import LineParser
     from transforms.events import validate_event
     from transforms.streams import STREAMS
     from transforms.system_one import read_record, write_record

@@ -71,7 +71,7 @@ def cron_baseline(
 
 def _measure(label: str, workers: int, files: int, lines: int, rate: float, put, wait_done) -> Run:
     from ingest.models import ImportFile
-    from ingest.services.metrics import percentile
+    from ingest.services.observing.percentiles import percentile
     from ingest.testing.samples import firehose_body, firehose_key, order_events
 
     run_id = uuid.uuid4().hex[:6]
@@ -152,7 +152,7 @@ def main() -> int:
     from django.db import connections
 
     from ingest.models import ImportFile
-    from ingest.services.metrics import summarize
+    from ingest.services.observing.percentiles import summarize
     from ingest.testing.aws import aws_clients, create_bucket_and_queue, moto_server
     from ingest.testing.database import truncate_tables
     from ingest.testing.processes import child_env, start_consumer, start_redis, start_worker

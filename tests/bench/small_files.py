@@ -106,7 +106,7 @@ def main() -> int:
     from django.db import connections
 
     from ingest.models import ImportFile
-    from ingest.services.registration import S3Object, register_s3_object
+    from ingest.services.intake.registration import S3Object, register_s3_object
     from ingest.testing.aws import aws_clients
     from ingest.testing.processes import child_env, start_redis, start_worker
     from ingest.testing.samples import firehose_body

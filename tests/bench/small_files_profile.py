@@ -73,9 +73,9 @@ def main() -> int:
     from django.db import connections
 
     from ingest.models import ImportFile
-    from ingest.services import lifecycle
-    from ingest.services.importing import import_file
-    from ingest.services.registration import S3Object, register_s3_object
+    from ingest.services.importing import lifecycle
+    from ingest.services.importing.run import import_file
+    from ingest.services.intake.registration import S3Object, register_s3_object
     from ingest.testing.aws import aws_clients
     from ingest.testing.samples import firehose_body
 

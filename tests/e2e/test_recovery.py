@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from ingest.models import ImportAttempt, ImportFile
-from ingest.services.crash_points import CONSUMER_POINTS
+from ingest.services.intake.crash_points import CONSUMER_POINTS
 from ingest.testing.aws import drain_test_events
 from ingest.testing.processes import worker_children
 from ingest.testing.samples import firehose_body, firehose_key, order_events

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.broker_watch import BrokerWatch
-from ingest.services.registration import S3Object, register_s3_object
-from ingest.services.sweep import files_to_ring, lost_with_the_broker
+from ingest.services.intake.broker_watch import BrokerWatch
+from ingest.services.intake.registration import S3Object, register_s3_object
+from ingest.services.intake.sweep import files_to_ring, lost_with_the_broker
 from ingest.testing.processes import start_redis
 from ingest.testing.utilities import free_port
 

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from ingest.services.collector import IMPORT_GC_THRESHOLD, fewer_collections
+from ingest.services.importing.collector import IMPORT_GC_THRESHOLD, fewer_collections
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 
 from ingest.models import ImportAttempt, ImportFile
-from ingest.services.importing import ImportBusy, import_file
-from ingest.services.registration import register_local_file
+from ingest.services.importing.exceptions import ImportBusy
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
 from ingest.testing.comparator import differences
 from ingest.testing.event_generator import generate_events
 from ingest.testing.oracle import expected_state

@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus, RejectedMessage
-from ingest.services.consumer import ConsumerOptions, EventConsumer
-from ingest.services.metrics import lag_percentiles, percentile, summarize
+from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
+from ingest.services.observing.percentiles import lag_percentiles, percentile, summarize
 from ingest.testing.aws import aws_clients, create_bucket_and_queue
 from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from ingest.models import ImportFile, RejectedMessage
-from ingest.services.consumer import ConsumerOptions, EventConsumer
+from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 from ingest.testing.aws import aws_clients
 from ingest.testing.samples import notification_body
 

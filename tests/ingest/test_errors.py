@@ -13,7 +13,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from ingest.services.errors import is_transient
+from ingest.services.importing.exceptions import is_transient
 
 
 def _client_error(status: int, code: str) -> ClientError:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.services.importing import import_file
-from ingest.services.registration import register_local_file
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
 from ingest.testing.comparator import differences
 from ingest.testing.database import reset_tables
 from ingest.testing.event_generator import generate_events

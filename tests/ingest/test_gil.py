@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ingest.services.gil import PARSE_SWITCH_INTERVAL, short_switch_interval
+from ingest.services.importing.gil import PARSE_SWITCH_INTERVAL, short_switch_interval
 
 
 def test_interval_is_short_inside_and_restored_when_the_last_caller_leaves():

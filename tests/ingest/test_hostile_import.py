@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from ingest.models import ImportLineError
-from ingest.services.importing import import_file
-from ingest.services.line_errors import EXCERPT_BYTES
-from ingest.services.registration import register_local_file
-from ingest.services.sources import decompressed, source_damage
+from ingest.services.importing.line_errors import EXCERPT_BYTES
+from ingest.services.importing.run import import_file
+from ingest.services.importing.sources import decompressed, source_damage
+from ingest.services.intake.registration import register_local_file
 from transforms.system_one.writer import write_record
 from website.models import Customer
 

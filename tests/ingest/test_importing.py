@@ -13,8 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ingest.models import ImportAttempt, ImportFile, ImportLineError
-from ingest.services.importing import import_file
-from ingest.services.registration import S3Object, register_local_file, register_s3_object, stream_for_key
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import S3Object, register_local_file, register_s3_object, stream_for_key
 from transforms.system_one.writer import write_record
 from website.models import Customer, Estimate, Order, OrderLine
 
@@ -301,7 +301,7 @@ def test_nul_in_text_is_a_line_error_on_postgres(tmp_path):
 
 
 def test_stream_from_local_path():
-    from ingest.services.registration import stream_for_path
+    from ingest.services.intake.registration import stream_for_path
 
     assert stream_for_path(Path("/srv/estimates/copy/orders/2026/11/27/10/file")) == "orders"
     assert stream_for_path(Path("/srv/misc/file")) == ""

@@ -14,11 +14,11 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services import lifecycle
-from ingest.services.lifecycle import Lost
+from ingest.services.importing import lifecycle
+from ingest.services.importing.lifecycle import Lost
 
 INGEST = Path(__file__).resolve().parents[2] / "ingest"
-LIFECYCLE = INGEST / "services" / "lifecycle.py"
+LIFECYCLE = INGEST / "services" / "importing" / "lifecycle.py"
 WRITERS = {"update", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update"}
 MODELS = {"ImportFile", "ImportAttempt"}
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,7 +91,7 @@ def test_no_status_is_written_outside_the_lifecycle_module():
         for lines in [status_writes(path.read_text())]
         if lines
     }
-    assert offenders == {}, f"status written outside ingest/services/lifecycle.py: {offenders}"
+    assert offenders == {}, f"status written outside ingest/services/importing/lifecycle.py: {offenders}"
     assert status_writes(LIFECYCLE.read_text())  # the lifecycle does write them (the check can see it)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ingest.services.notifications import (
+from ingest.services.intake.notifications import (
     UnreadableMessage,
     decode_key,
     parse_event_time,

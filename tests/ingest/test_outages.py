@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ingest.services.outages import Outage
+from ingest.services.intake.outages import Outage
 
 
 def test_one_line_when_it_starts_and_one_when_it_ends(caplog):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.services.parsing import LineParser, LineRejected, exact_in_postgres
+from ingest.services.importing.parsing import LineParser, LineRejected, exact_in_postgres
 from ingest.testing.samples import order_event
 from tests.transforms.strategies import events
 from transforms.events import validate_event
@@ -81,7 +81,7 @@ def test_the_generated_column_values_are_those_of_the_checked_loop(event, text_v
 
 
 def test_a_value_the_converter_refuses_is_rejected_naming_its_field(monkeypatch):
-    from ingest.services import parsing
+    from ingest.services.importing import parsing
 
     def refuse(value):
         raise ValueError(f"cannot take {value!r}")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ingest.services.importing import _ParsedBatch, _read_ahead
+from ingest.services.importing.run import _ParsedBatch, _read_ahead
 
 
 def test_the_parser_is_never_more_than_one_batch_ahead():

@@ -11,10 +11,10 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services import reimport as reimport_service
-from ingest.services.importing import import_file
-from ingest.services.registration import S3Object, register_s3_object
-from ingest.services.reimport import find_missing_objects, parse_when, reimport_files, select_files
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import S3Object, register_s3_object
+from ingest.services.repair import reimport as reimport_service
+from ingest.services.repair.reimport import find_missing_objects, parse_when, reimport_files, select_files
 from ingest.testing.aws import aws_clients
 from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, order_events

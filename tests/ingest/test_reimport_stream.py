@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ingest.models import ImportAttempt, ImportFile, ImportStatus
-from ingest.services.importing import import_file
-from ingest.services.registration import register_local_file
-from ingest.services.reimport import reimport_files
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
+from ingest.services.repair.reimport import reimport_files
 from ingest.testing.samples import firehose_body, order_events
 from website.models import Order
 

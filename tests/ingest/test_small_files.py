@@ -9,9 +9,9 @@ from django.db import InterfaceError, OperationalError, connection, connections,
 from django.test.utils import CaptureQueriesContext
 
 from ingest.models import ImportAttempt, ImportFile, ImportLineError, ImportStatus
-from ingest.services import lifecycle
-from ingest.services.importing import import_file
-from ingest.services.registration import register_local_file
+from ingest.services.importing import lifecycle
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
 from ingest.testing.database import held_by_another_worker
 from tests.ingest.test_importing import ev, order, write
 

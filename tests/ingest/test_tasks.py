@@ -8,8 +8,8 @@ from botocore.config import Config
 from django.core.files.storage import storages
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.errors import DATABASE_GONE, ImportBusy, TransientImportError
-from ingest.services.registration import S3Object, register_s3_object
+from ingest.services.importing.exceptions import DATABASE_GONE, ImportBusy, TransientImportError
+from ingest.services.intake.registration import S3Object, register_s3_object
 from ingest.tasks import import_file_task, retry_ceiling, retry_countdown
 from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, order_events

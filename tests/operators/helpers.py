@@ -11,8 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ingest.local.firehose import FirehoseConfig, LocalFirehose
-from ingest.services.importing import ImportOutcome, import_file
-from ingest.services.registration import register_local_file
+from ingest.services.importing.lifecycle import ImportOutcome
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
 from ingest.testing.samples import order_events
 from transforms.events import validate_event
 from transforms.handler import lambda_handler

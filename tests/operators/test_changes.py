@@ -10,11 +10,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from ingest.models import ChangeNotification, ImportFile, ImportStatus
-from ingest.services.changes import dispatch_undelivered
-from ingest.services.importing import import_file
-from ingest.services.registration import register_local_file
-from ingest.services.reimport import reimport_files
-from ingest.signals import rows_changed
+from ingest.services.changes.outbox import dispatch_undelivered
+from ingest.services.changes.signals import rows_changed
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
+from ingest.services.repair.reimport import reimport_files
 from tests.operators.helpers import import_local, orders_at
 from transforms.system_one.writer import write_record
 from website.models import Order

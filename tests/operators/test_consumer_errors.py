@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from ingest.models import ErrorFile, ImportFile, RejectedRecord
-from ingest.services.consumer import ConsumerOptions, EventConsumer
+from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 from ingest.testing.aws import aws_clients
 from ingest.testing.samples import order_events
 from tests.operators.helpers import invalid_order, land_rejected

@@ -11,13 +11,13 @@ import pytest
 from django.utils import timezone
 
 from ingest.models import EventLagCount, ImportEventClock, ImportFile
-from ingest.services.event_clock import LAG_BUCKETS, EventClock, bucket_percentile
-from ingest.services.freshness import stream_freshness
-from ingest.services.hourly import hourly_series
-from ingest.services.importing import import_file
-from ingest.services.operator_sweep import log_freshness
-from ingest.services.parsing import LineParser
-from ingest.services.registration import register_local_file
+from ingest.services.importing.parsing import LineParser
+from ingest.services.importing.run import import_file
+from ingest.services.intake.registration import register_local_file
+from ingest.services.observing.event_clock import LAG_BUCKETS, EventClock, bucket_percentile
+from ingest.services.observing.freshness import stream_freshness
+from ingest.services.observing.hourly import hourly_series
+from ingest.services.observing.periodic import log_freshness
 from tests.operators.helpers import import_local, orders_at
 from transforms.streams import STREAMS
 from transforms.system_one.writer import write_record
@@ -87,7 +87,7 @@ def test_the_newest_event_is_the_newest_across_imports(tmp_path):
 
 
 def test_a_reimport_replaces_the_clock_and_the_lag_counts(tmp_path):
-    from ingest.services import lifecycle
+    from ingest.services.importing import lifecycle
 
     now = timezone.now()
     first = import_local(orders_at([now - timedelta(seconds=5)] * 3, run="again"), tmp_path, "again")

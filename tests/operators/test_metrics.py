@@ -14,8 +14,8 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from ingest.models import RejectedRecord
-from ingest.operator_models import ErrorFile
-from ingest.services.prometheus import exposition
+from ingest.models.failed_records import ErrorFile
+from ingest.services.observing.prometheus import exposition
 from tests.operators.helpers import import_local, orders_at
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -144,7 +144,7 @@ def test_the_admin_action_redrives_the_selection(client, django_user_model, aws,
 def test_lag_charts_end_on_readable_steps():
     from datetime import UTC, datetime
 
-    from ingest.svg_charts import lag_chart
+    from ingest.admin.charts import lag_chart
 
     hours = [datetime(2026, 11, 27, h, tzinfo=UTC) for h in range(3)]
     svg = str(lag_chart("t", hours, [2.0, None, 40.0], [5.0, None, 4000.0]))

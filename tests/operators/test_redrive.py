@@ -15,10 +15,10 @@ from django.db import connection
 from prometheus_client import REGISTRY
 
 from ingest.models import ImportFile, ImportStatus, RejectedRecord, RejectedStatus
-from ingest.services.importing import import_file
-from ingest.services.redrive import redrive
-from ingest.services.registration import S3Object, register_s3_object
-from ingest.services.rejected import register_error_object, stream_of_error_key
+from ingest.services.importing.run import import_file
+from ingest.services.intake.error_output import register_error_object, stream_of_error_key
+from ingest.services.intake.registration import S3Object, register_s3_object
+from ingest.services.repair.redrive import redrive
 from ingest.testing.aws import aws_clients
 from ingest.testing.samples import order_events
 from tests.operators.helpers import BUG_MESSAGE, error_keys, invalid_order, land_rejected, new_bucket

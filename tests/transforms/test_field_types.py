@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.services.parsing import _column_plan
+from ingest.services.importing.parsing import _column_plan
 from tests.transforms.strategies import sample_order as order
 from tests.transforms.strategies import values
 from transforms.events import InvalidEvent, validate_event, value_checker

@@ -6,7 +6,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.services.consumer import ConsumerOptions, EventConsumer
+from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 
 
 class Command(BaseCommand):

@@ -74,7 +74,7 @@ class Command(BaseCommand):
             for name in (
                 "django.request",
                 "transforms.handler",
-                "ingest.services.rejected",
+                "ingest.services.intake.error_output",
                 "ingest.demo.redrive",
             )
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from ingest.services.changes import dispatch_undelivered, undelivered_count
+from ingest.services.changes.outbox import dispatch_undelivered, undelivered_count
 
 
 class Command(BaseCommand):

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.services.importing import ImportBusy, TransientImportError, import_file
-from ingest.services.registration import S3Object, parse_s3_uri, register_local_file, register_s3_object
-from ingest.services.reimport import dry_run_import, reimport_files
-from ingest.services.sources import s3_storage
+from ingest.services.importing.exceptions import ImportBusy, TransientImportError
+from ingest.services.importing.run import import_file
+from ingest.services.importing.sources import s3_storage
+from ingest.services.intake.registration import S3Object, parse_s3_uri, register_local_file, register_s3_object
+from ingest.services.repair.reimport import dry_run_import, reimport_files
 from transforms.streams import STREAM_NAMES
 
 

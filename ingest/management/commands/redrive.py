@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.services.redrive import redrive
+from ingest.services.repair.redrive import redrive
 from transforms.streams import STREAM_NAMES
 
 

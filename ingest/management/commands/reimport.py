@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services.reimport import ReimportReport, parse_when, reimport_files, reimport_missing, select_files
+from ingest.services.repair.reimport import ReimportReport, parse_when, reimport_files, reimport_missing, select_files
 from transforms.streams import STREAM_NAMES
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.services.loading.dialect import Db
+from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import ParentRef, TableSql, parent_table, qn, referrers
-from ingest.services.rows import RowEvent
 
 
 @dataclass(frozen=True)

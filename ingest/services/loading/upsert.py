@@ -28,8 +28,8 @@ from ingest.services.loading.dialect import (
 )
 from ingest.services.loading.keys import EMPTY, decode_keys, key_list
 from ingest.services.loading.references import ParentWork, placeholder_sql
+from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import META_COLUMNS, TableSql, parent_table, qn
-from ingest.services.rows import RowEvent
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

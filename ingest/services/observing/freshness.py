@@ -23,8 +23,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, EventLagCount, ImportEventClock, ImportFile, ImportStatus
-from ingest.services.event_clock import bucket_percentile
-from ingest.services.metrics import percentile
+from ingest.services.observing.event_clock import bucket_percentile
+from ingest.services.observing.percentiles import percentile
 from transforms.streams import STREAM_NAMES
 
 HOUR = timedelta(hours=1)

@@ -28,9 +28,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import ImportFile, RejectedRecord, RejectedStatus
-from ingest.services import prometheus
-from ingest.services.rejected import raw_event
-from ingest.services.sources import s3_storage
+from ingest.services.importing.sources import s3_storage
+from ingest.services.intake.error_output import raw_event
+from ingest.services.observing import prometheus
 from transforms.events import InvalidEvent, parse_event
 from transforms.streams import STREAM_NAMES
 from transforms.system_one.writer import write_record

@@ -6,7 +6,7 @@ partial rows and the file is simply imported again. The transaction starts by lo
 ImportFile row (``FOR UPDATE NOWAIT`` on PostgreSQL; SQLite's write lock does the same):
 whoever holds it is the one importer of that file, and a second delivery of the same task
 finds either the lock taken (``ImportBusy``) or the file already imported (skipped). Every
-status the import records goes through ``ingest.services.lifecycle``.
+status the import records goes through ``ingest.services.importing.lifecycle``.
 """
 
 from __future__ import annotations
@@ -25,40 +25,26 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportLineError, ImportStatus
-from ingest.services import import_hooks, lifecycle
-from ingest.services.collector import fewer_collections
-from ingest.services.errors import (
+from ingest.services.importing import hooks, lifecycle
+from ingest.services.importing.collector import fewer_collections
+from ingest.services.importing.exceptions import (
     DATABASE_GONE,
     ImportBusy,
     PermanentImportError,
     TransientImportError,
     is_conflict,
-    is_lock_busy,
     is_transient,
-    sqlstate,
 )
-from ingest.services.gil import short_switch_interval
-from ingest.services.lifecycle import ImportOutcome
-from ingest.services.line_errors import damaged_source, overlong_line, rejected_line
+from ingest.services.importing.gil import short_switch_interval
+from ingest.services.importing.lifecycle import ImportOutcome
+from ingest.services.importing.line_errors import damaged_source, overlong_line, rejected_line
+from ingest.services.importing.parsing import LineParser, LineRejected
+from ingest.services.importing.sources import SourceMissing, open_source, source_damage
 from ingest.services.loading import BatchCounts, apply_batch
-from ingest.services.parsing import LineParser, LineRejected
-from ingest.services.sources import SourceMissing, open_source, source_damage
 from transforms.streams import STREAM_NAMES, STREAMS
 from transforms.system_one.lines import OverlongLine, iter_lines
 
 logger = logging.getLogger(__name__)
-
-# Importers of this module's names (commands, the task, tests) find them here as before.
-__all__ = [
-    "ImportBusy",
-    "ImportOutcome",
-    "PermanentImportError",
-    "TransientImportError",
-    "import_file",
-    "is_lock_busy",
-    "is_transient",
-    "sqlstate",
-]
 
 # More than this many line errors in one attempt are counted but not all stored.
 MAX_STORED_LINE_ERRORS = 10_000
@@ -192,9 +178,7 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             producer.join(timeout=30)
 
 
-def _import_lines(
-    f: ImportFile, attempt: lifecycle.Attempt, observer: import_hooks.ImportObserver | None = None
-) -> _Run:
+def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.ImportObserver | None = None) -> _Run:
     if f.stream not in STREAM_NAMES:
         raise PermanentImportError(
             f"cannot tell the stream of {f.uri!r}: its first path segment must be one of {', '.join(STREAM_NAMES)}"
@@ -234,7 +218,7 @@ def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: boo
         started = timezone.now()
         clock = time.monotonic()
         attempt = lifecycle.start_attempt(f, trigger=trigger, task_id=task_id, dry_run=dry_run, started=started)
-        observer = None if dry_run else import_hooks.ImportObserver(f)
+        observer = None if dry_run else hooks.ImportObserver(f)
         counts = _import_lines(f, attempt, observer).as_fields()
         duration = time.monotonic() - clock
         status = lifecycle.finish(f, attempt, counts=counts, started=started, duration=duration)

@@ -2,7 +2,7 @@
 
 The import writes one ``ChangeNotification`` per batch in its own transaction, so the outbox
 row exists exactly when the rows do. After the commit the worker delivers it to the receivers
-of ``ingest.signals.rows_changed`` and marks it delivered; a worker that dies between the commit
+of ``ingest.services.changes.signals.rows_changed`` and marks it delivered; a worker that dies between the commit
 and the delivery leaves the row undelivered, and ``dispatch_undelivered`` (the consumer's sweep,
 ``manage.py dispatch_changes``) sends it later. Receivers may therefore see a notification twice,
 never zero times.
@@ -19,11 +19,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import ChangeNotification, ImportFile
-from ingest.services import prometheus
+from ingest.services.changes.signals import rows_changed
 from ingest.services.loading import BatchCounts
 from ingest.services.loading.dialect import json_from_text
 from ingest.services.loading.keys import join_arrays
-from ingest.signals import rows_changed
+from ingest.services.observing import prometheus
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services import lifecycle
+from ingest.services.importing import lifecycle
 
 # A file registered without a doorbell (its publish failed) gets one from the sweep after this long,
 # so that the sweep does not race the registrar that is about to ring it.

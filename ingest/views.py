@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from ingest.services.prometheus import exposition
+from ingest.services.observing.prometheus import exposition
 
 
 def _bearer_ok(request: HttpRequest) -> bool:

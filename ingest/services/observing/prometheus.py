@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ingest.services.event_clock import LAG_BUCKETS
+from ingest.services.observing.event_clock import LAG_BUCKETS
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800)
 
@@ -93,7 +93,7 @@ class DatabaseCollector(Collector):
         from django.db.models import Count
 
         from ingest.models import ChangeNotification, RejectedRecord, RejectedStatus
-        from ingest.services.freshness import stream_freshness
+        from ingest.services.observing.freshness import stream_freshness
 
         items = stream_freshness()
         pending = GaugeMetricFamily("ingest_files_pending", "Files registered and not imported yet.", labels=["stream"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from ingest.admin_helpers import format_seconds
-from ingest.services.changes import dispatch_undelivered
-from ingest.services.freshness import stream_freshness
+from ingest.admin.helpers import format_seconds
+from ingest.services.changes.outbox import dispatch_undelivered
+from ingest.services.observing.freshness import stream_freshness
 
 logger = logging.getLogger("ingest.freshness")
 

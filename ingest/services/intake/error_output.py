@@ -4,7 +4,7 @@ one ``RejectedRecord`` per line, as Firehose wrote it.
 Firehose writes one JSON document per line (``attemptsMade``, ``arrivalTimestamp``,
 ``errorCode``, ``errorMessage``, ``attemptEndingTimestamp``, ``rawData``: base64 of the body
 System Two posted, ``lambdaArn``). A line that is not such a document is kept too, with the
-reason: nothing that arrived is lost. Redriving them is ``ingest.services.redrive``.
+reason: nothing that arrived is lost. Redriving them is ``ingest.services.repair.redrive``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from functools import partial
 from django.db import IntegrityError, transaction
 
 from ingest.models import ErrorFile, RejectedRecord
-from ingest.services import prometheus
-from ingest.services.sources import SourceMissing, open_source
+from ingest.services.importing.sources import SourceMissing, open_source
+from ingest.services.observing import prometheus
 from transforms.streams import STREAM_NAMES
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 
-from ingest.services.interpreter import WhileAnyInside
+from ingest.services.importing.interpreter import WhileAnyInside
 
 # Allocations between two collections of the young generation while an import runs (default 700).
 IMPORT_GC_THRESHOLD = 70_000

@@ -33,8 +33,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, ImportAttempt, ImportFile, ImportStatus
-from ingest.services import import_hooks
-from ingest.services.errors import ImportBusy, is_lock_busy
+from ingest.services.importing import hooks
+from ingest.services.importing.exceptions import ImportBusy, is_lock_busy
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _fail_locked(f: ImportFile, message: str, *, trigger: str, task_id: str) -> 
     ImportFile.objects.filter(pk=f.pk).update(
         status=ImportStatus.FAILED, error_message=message, attempts_count=number, finished_at=now, updated_at=now
     )
-    import_hooks.failed(f.stream)
+    hooks.failed(f.stream)
     logger.error("import of file %s failed: %s", f.pk, message)
     return ImportOutcome(f.pk, ImportStatus.FAILED, ran=True, error=message)
 

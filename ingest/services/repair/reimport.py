@@ -19,10 +19,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ingest.models import ImportFile, ImportStatus
-from ingest.services import lifecycle
-from ingest.services.importing import ImportBusy, ImportOutcome, TransientImportError, import_file
-from ingest.services.registration import S3Object, register_s3_object
-from ingest.services.sources import s3_storage
+from ingest.services.importing import lifecycle
+from ingest.services.importing.exceptions import ImportBusy, TransientImportError
+from ingest.services.importing.lifecycle import ImportOutcome
+from ingest.services.importing.run import import_file
+from ingest.services.importing.sources import s3_storage
+from ingest.services.intake.registration import S3Object, register_s3_object
 from transforms.streams import STREAM_NAMES
 
 LIST_PAGE_SIZE = 1000

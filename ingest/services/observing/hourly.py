@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, EventLagCount, ImportFile
-from ingest.services.event_clock import bucket_percentile
+from ingest.services.observing.event_clock import bucket_percentile
 from transforms.streams import STREAM_NAMES
 
 WEEK_HOURS = 7 * 24

@@ -13,10 +13,10 @@ back. Extra doorbells are harmless: the importer imports each file once.
 
 A broker that restarted empty (Redis without persistence) lost the tasks it held while the
 consumer saw nothing fail: each look compares the broker's ``run_id`` with the last one seen and,
-when it changed, rings every pending file again (ingest/services/broker_watch.py).
+when it changed, rings every pending file again (ingest/services/intake/broker_watch.py).
 
 On PostgreSQL the check for running files runs every ``INGEST_ORPHAN_CHECK_SECONDS`` (one
-``FOR UPDATE SKIP LOCKED`` query, see ingest/services/lifecycle.py): a file whose importer died
+``FOR UPDATE SKIP LOCKED`` query, see ingest/services/importing/lifecycle.py): a file whose importer died
 is importing again within seconds. SQS, Redis or the database unreachable never stop the loop:
 it backs off, logs one line when the outage starts and one when it ends, and resumes.
 """
@@ -35,18 +35,18 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus, RejectedMessage
-from ingest.services import lifecycle
-from ingest.services.broker_watch import BrokerWatch
-from ingest.services.consumer_types import ConsumerOptions, MessageResult, RunSummary, sqs_client
-from ingest.services.crash_points import crash_point
-from ingest.services.errors import DATABASE_GONE
-from ingest.services.line_errors import storable_text
-from ingest.services.notifications import UnreadableMessage, parse_notification
-from ingest.services.operator_sweep import operator_sweep
-from ingest.services.outages import Outage
-from ingest.services.registration import ERRORS_REFUSAL, refusal, register_s3_object
-from ingest.services.rejected import register_error_object
-from ingest.services.sweep import SweepClock, files_to_ring
+from ingest.services.importing import lifecycle
+from ingest.services.importing.exceptions import DATABASE_GONE
+from ingest.services.importing.line_errors import storable_text
+from ingest.services.intake.broker_watch import BrokerWatch
+from ingest.services.intake.consumer_types import ConsumerOptions, MessageResult, RunSummary, sqs_client
+from ingest.services.intake.crash_points import crash_point
+from ingest.services.intake.error_output import register_error_object
+from ingest.services.intake.notifications import UnreadableMessage, parse_notification
+from ingest.services.intake.outages import Outage
+from ingest.services.intake.registration import ERRORS_REFUSAL, refusal, register_s3_object
+from ingest.services.intake.sweep import SweepClock, files_to_ring
+from ingest.services.observing.periodic import operator_sweep
 
 logger = logging.getLogger(__name__)
 

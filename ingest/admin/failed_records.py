@@ -10,11 +10,11 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 
+from ingest.admin.helpers import BigTableAdmin, import_file_link, status_badge, truncate
 from ingest.admin.raw_lines import raw_line_block
-from ingest.admin_helpers import BigTableAdmin, import_file_link, status_badge, truncate
 from ingest.models import ChangeNotification, ErrorFile, RejectedRecord, RejectedStatus
-from ingest.services.redrive import redrive
-from ingest.services.rejected import raw_event
+from ingest.services.intake.error_output import raw_event
+from ingest.services.repair.redrive import redrive
 
 MAX_REASONS_SHOWN = 3
 

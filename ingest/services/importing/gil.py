@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ingest.services.interpreter import WhileAnyInside
+from ingest.services.importing.interpreter import WhileAnyInside
 
 # Seconds; the interpreter's default is 0.005.
 PARSE_SWITCH_INTERVAL = 0.0005

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from ingest.services.rows import RowEvent
+from ingest.services.loading.rows import RowEvent
 from transforms.field_types import field_type
 from transforms.streams import STREAMS, StreamSpec
 from transforms.system_one.reader import SystemOneFormatError, read_record

@@ -1,4 +1,4 @@
-"""What the operators' side adds to every import, called from ``ingest.services.importing``.
+"""What the operators' side adds to every import, called from ``ingest.services.importing.run``.
 
 Per batch (inside the import's transaction): note the events' ``occurredAt`` and write the
 batch's changed keys to the outbox. When the import is about to commit (still inside it): the
@@ -17,12 +17,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ingest.admin_helpers import format_seconds
+from ingest.admin.helpers import format_seconds
 from ingest.models import ChangeNotification, ImportFile
-from ingest.services import changes, prometheus
-from ingest.services.event_clock import ClockSummary, EventClock, record_clock
+from ingest.services.changes import outbox
 from ingest.services.loading import BatchCounts
-from ingest.services.rows import RowEvent
+from ingest.services.loading.rows import RowEvent
+from ingest.services.observing import prometheus
+from ingest.services.observing.event_clock import ClockSummary, EventClock, record_clock
 
 logger = logging.getLogger("ingest.freshness")
 
@@ -44,7 +45,7 @@ class ImportObserver:
         """After a batch was applied: its events' clock, its outbox row; then drop its keys."""
         self.clock.observe(events)
         self.parts += 1
-        changes.record_changes(self.file, counts, self.parts)
+        outbox.record_changes(self.file, counts, self.parts)
         counts.clear_keys()
 
     def committing(self, status: str, counts: Mapping[str, int], duration: float) -> ClockSummary:
@@ -53,7 +54,7 @@ class ImportObserver:
         f = self.file
         finished, lag = f.finished_at or timezone.now(), f.lag_seconds  # as ``lifecycle.finish`` recorded them
         summary = record_clock(f, self.clock, finished, replace=not self.first_import)
-        changes.dispatch_after_commit(f.pk)
+        outbox.dispatch_after_commit(f.pk)
         transaction.on_commit(
             partial(
                 prometheus.observe_import,

@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass
 
 from ingest.models import ImportFile
-from ingest.services import lifecycle
-from ingest.services.errors import TransientImportError
-from ingest.services.importing import import_file
+from ingest.services.importing import lifecycle
+from ingest.services.importing.exceptions import TransientImportError
+from ingest.services.importing.run import import_file
 
 logger = logging.getLogger(__name__)
 

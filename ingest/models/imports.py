@@ -183,14 +183,3 @@ class SeenSignature(models.Model):
 
     def __str__(self) -> str:
         return f"signature {self.signature[:12]}… until {self.expires_at:%H:%M:%S}"
-
-
-# The operators' models live in their own module; imported here so that Django registers them.
-from ingest.operator_models import (  # noqa: E402, F401
-    ChangeNotification,
-    ErrorFile,
-    EventLagCount,
-    ImportEventClock,
-    RejectedRecord,
-    RejectedStatus,
-)

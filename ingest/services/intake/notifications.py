@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote_plus
 
-from ingest.services.registration import S3Object
+from ingest.services.intake.registration import S3Object
 
 SUPPORTED_MAJOR_VERSION = "2"
 _TIME_RE = re.compile(

@@ -12,11 +12,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from ingest.admin_helpers import format_seconds
+from ingest.admin.charts import lag_chart, rows_chart
+from ingest.admin.helpers import format_seconds
 from ingest.models import ImportStatus, RejectedStatus
-from ingest.services.freshness import StreamFreshness, stream_freshness
-from ingest.services.hourly import HourlySeries, hourly_series
-from ingest.svg_charts import lag_chart, rows_chart
+from ingest.services.observing.freshness import StreamFreshness, stream_freshness
+from ingest.services.observing.hourly import HourlySeries, hourly_series
 
 
 @dataclass(frozen=True)

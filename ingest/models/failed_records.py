@@ -1,8 +1,8 @@
 """What the operators' tools keep: Firehose's rejected records (and their redrive), the ERP-clock
 freshness of every import, and the outbox of change notifications for the website.
 
-Kept apart from ``ingest/models.py`` (the import lifecycle) so that each side changes on its own;
-``ingest/models.py`` imports these so that Django finds them.
+Kept apart from ``ingest/models/`` (the import lifecycle) so that each side changes on its own;
+``ingest/models/`` imports these so that Django finds them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from ingest.models import ImportFile
+from ingest.models.imports import ImportFile
 from transforms.streams import STREAM_NAMES
 
 STREAM_CHOICES = [(name, name) for name in STREAM_NAMES]
@@ -116,7 +116,7 @@ class EventLagCount(models.Model):
     """How many of one import's events had an event-to-row lag (occurredAt → commit) in one bucket.
 
     A histogram per import, summed over any window in SQL: exact bucket counts, percentiles
-    interpolated within a bucket (the bounds are ``ingest.services.event_clock.LAG_BUCKETS``)."""
+    interpolated within a bucket (the bounds are ``ingest.services.observing.event_clock.LAG_BUCKETS``)."""
 
     import_file = models.ForeignKey(ImportFile, on_delete=models.CASCADE, related_name="event_lags")
     stream = models.CharField(max_length=32, choices=STREAM_CHOICES)
@@ -136,7 +136,7 @@ class EventLagCount(models.Model):
 
 class ChangeNotification(models.Model):
     """The outbox: the keys one import (one batch of it) created, updated and deleted, written in the
-    import's transaction and delivered to ``ingest.signals.rows_changed`` receivers after commit."""
+    import's transaction and delivered to ``ingest.services.changes.signals.rows_changed`` receivers after commit."""
 
     import_file = models.ForeignKey(ImportFile, on_delete=models.CASCADE, related_name="changes")
     stream = models.CharField(max_length=32, choices=STREAM_CHOICES)

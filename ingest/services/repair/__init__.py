@@ -1,0 +1,1 @@
+"""Repair: what an operator runs to put things right (``reimport``, ``redrive``)."""
