@@ -15,7 +15,7 @@ from functools import lru_cache
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from ingest.admin.helpers import format_seconds
+from ingest.services.observing.durations import format_seconds
 
 WIDTH, HEIGHT = 340, 96
 # The lag axis ends on these (seconds): 0.1 s, 1 s, 10 s, 1 min, 10 min, 1 h, 6 h, 1 d, 7 d, 30 d.

@@ -21,7 +21,6 @@ from ingest.admin import views as admin_views
 from ingest.admin.helpers import (
     BigTableAdmin,
     ReadOnlyAdminMixin,
-    format_seconds,
     status_badge,
 )
 from ingest.admin.raw_lines import (
@@ -31,6 +30,7 @@ from ingest.admin.raw_lines import (
     with_raw_excerpt,
 )
 from ingest.models import ImportAttempt, ImportFile, ImportLineError
+from ingest.services.observing.durations import format_seconds
 from ingest.services.repair.reimport import ReimportReport, reimport_files
 
 # How many skip reasons a re-import message spells out.

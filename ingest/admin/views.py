@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingest.admin.charts import lag_chart, rows_chart
-from ingest.admin.helpers import format_seconds
 from ingest.models import ImportStatus, RejectedStatus
+from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.freshness import StreamFreshness, stream_freshness
 from ingest.services.observing.hourly import HourlySeries, hourly_series
 

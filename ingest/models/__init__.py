@@ -1,28 +1,23 @@
 """The ingest's own records, one module per subject; every model is importable from here.
 
-``imports``: files, attempts, line errors; ``failed_records``: Firehose's error output and its
-redrive, the event clock and the outbox.
+- ``imports``: import files, their attempts and line errors (the import lifecycle)
+- ``notifications``: SQS messages the consumer could not read
+- ``failed_records``: Firehose's error output and the redrive of its records
+- ``clock``: the ERP clock of every import (freshness, lag counts)
+- ``changes``: the outbox of changed keys
+- ``local_api``: the local import API's replay guard
+- ``streams``: the stream choices, from transforms/streams.json
+
+The modules import ``imports`` and ``streams`` only, never this package, so there is no cycle.
 """
 
-from ingest.models.failed_records import (
-    ChangeNotification,
-    ErrorFile,
-    EventLagCount,
-    ImportEventClock,
-    RejectedRecord,
-    RejectedStatus,
-)
-from ingest.models.imports import (
-    DONE_STATUSES,
-    STREAM_CHOICES,
-    ImportAttempt,
-    ImportCounts,
-    ImportFile,
-    ImportLineError,
-    ImportStatus,
-    RejectedMessage,
-    SeenSignature,
-)
+from ingest.models.changes import ChangeNotification
+from ingest.models.clock import EventLagCount, ImportEventClock
+from ingest.models.failed_records import ErrorFile, RejectedRecord, RejectedStatus
+from ingest.models.imports import DONE_STATUSES, ImportAttempt, ImportCounts, ImportFile, ImportLineError, ImportStatus
+from ingest.models.local_api import SeenSignature
+from ingest.models.notifications import RejectedMessage
+from ingest.models.streams import STREAM_CHOICES
 
 __all__ = [
     "DONE_STATUSES",

@@ -5,9 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from transforms.streams import STREAM_NAMES
-
-STREAM_CHOICES = [(name, name) for name in STREAM_NAMES]
+from ingest.models.streams import STREAM_CHOICES
 
 
 class ImportStatus(models.TextChoices):
@@ -151,35 +149,3 @@ class ImportLineError(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_number}: {self.message}"
-
-
-class RejectedMessage(models.Model):
-    """A queue message the consumer could not read: kept with its body, then deleted from the queue."""
-
-    queue_url = models.CharField(max_length=1024)
-    message_id = models.CharField(max_length=128)
-    receive_count = models.PositiveIntegerField(default=1, help_text="SQS ApproximateReceiveCount when last seen.")
-    body = models.TextField()
-    error = models.TextField()
-    received_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["queue_url", "message_id"], name="ingest_rejected_unique_message"),
-        ]
-        ordering = ["-received_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"message {self.message_id}: {self.error[:80]}"
-
-
-class SeenSignature(models.Model):
-    """A signed request the local import API accepted, kept while its timestamp is within the
-    tolerance, so that the same request sent again is refused (``ingest.local.replay``). A table,
-    not process memory: every gunicorn worker must see what the others accepted."""
-
-    signature = models.CharField(max_length=64, primary_key=True)
-    expires_at = models.DateTimeField(db_index=True)
-
-    def __str__(self) -> str:
-        return f"signature {self.signature[:12]}… until {self.expires_at:%H:%M:%S}"

@@ -17,12 +17,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ingest.admin.helpers import format_seconds
 from ingest.models import ChangeNotification, ImportFile
 from ingest.services.changes import outbox
 from ingest.services.loading import BatchCounts
 from ingest.services.loading.rows import RowEvent
 from ingest.services.observing import prometheus
+from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.event_clock import ClockSummary, EventClock, record_clock
 
 logger = logging.getLogger("ingest.freshness")

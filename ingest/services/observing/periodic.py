@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from ingest.admin.helpers import format_seconds
 from ingest.services.changes.outbox import dispatch_undelivered
+from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.freshness import stream_freshness
 
 logger = logging.getLogger("ingest.freshness")
