@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus, RejectedMessage
 from ingest.services.importing import lifecycle
+from ingest.services.importing.enqueue import enqueue_import
 from ingest.services.importing.exceptions import DATABASE_GONE
 from ingest.services.importing.line_errors import storable_text
 from ingest.services.intake.broker_watch import BrokerWatch
@@ -53,12 +54,6 @@ logger = logging.getLogger(__name__)
 TERMINAL_STATUSES = lifecycle.TERMINAL_STATUSES
 
 
-def default_enqueue(import_file_id: int) -> None:
-    from ingest.tasks import import_file_task
-
-    import_file_task.delay(import_file_id)
-
-
 class EventConsumer:
     """Long-polls one queue; see the module docstring. ``request_stop()`` ends ``run`` after the batch."""
 
@@ -67,7 +62,7 @@ class EventConsumer:
         options: ConsumerOptions,
         *,
         sqs=None,
-        enqueue: Callable[[int], None] = default_enqueue,
+        enqueue: Callable[[int], None] = enqueue_import,
         echo: Callable[[str], None] | None = None,
         watch_broker: bool | None = None,
     ) -> None:
@@ -90,7 +85,7 @@ class EventConsumer:
         self.db_outage = Outage("the database", logger)
         self._broker_failed_this_round = False
         if watch_broker is None:
-            watch_broker = enqueue is default_enqueue
+            watch_broker = enqueue is enqueue_import
         self.broker_watch = BrokerWatch.for_broker() if watch_broker else None
 
     # --- stopping ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import ImportFile, RejectedRecord, RejectedStatus
+from ingest.services.importing.enqueue import enqueue_import
 from ingest.services.importing.sources import s3_storage
 from ingest.services.intake.error_output import raw_event
 from ingest.services.observing import prometheus
@@ -78,12 +79,6 @@ def transform_again(record: RejectedRecord, stream: str) -> tuple[str | None, st
         return write_record(parse_event(body, stream), stream), ""
     except InvalidEvent as exc:
         return None, str(exc)
-
-
-def _enqueue(import_file_id: int) -> None:
-    from ingest.tasks import import_file_task
-
-    import_file_task.delay(import_file_id)
 
 
 def _write_file(bucket: str, stream: str, records: list[RejectedRecord], lines: list[str]) -> tuple[str, str, int]:
@@ -181,7 +176,7 @@ def redrive(
     record_ids: Iterable[int] | None = None,
     dry_run: bool = False,
     chunk_size: int = CHUNK_SIZE,
-    enqueue: Callable[[int], None] = _enqueue,
+    enqueue: Callable[[int], None] = enqueue_import,
     bucket: str | None = None,
 ) -> RedriveReport:
     """Run today's transform again over the rejected records that match (``since``/``until`` on

@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.importing import lifecycle
+from ingest.services.importing.enqueue import enqueue_import
 from ingest.services.importing.exceptions import ImportBusy, TransientImportError
 from ingest.services.importing.lifecycle import ImportOutcome
 from ingest.services.importing.run import import_file
@@ -119,12 +120,6 @@ def _check_stream(stream: str | None) -> None:
         raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
 
 
-def _enqueue_default(import_file_id: int, trigger: str) -> None:
-    from ingest.tasks import import_file_task
-
-    import_file_task.delay(import_file_id, trigger=trigger)
-
-
 def reimport_files(
     files: Iterable[ImportFile] | QuerySet,
     *,
@@ -140,7 +135,7 @@ def reimport_files(
     nothing changes: the report lists what would be re-imported. With ``stream``, the files are
     imported as that stream from now on: the fix for a file that failed for a wrong or missing one."""
     _check_stream(stream)
-    enqueue = enqueue or partial(_enqueue_default, trigger=trigger)
+    enqueue = enqueue or partial(enqueue_import, trigger=trigger)
     ids = list(files.values_list("pk", flat=True)) if isinstance(files, QuerySet) else [f.pk for f in files]
     report = ReimportReport(selected=len(ids), dry_run=dry_run)
     if dry_run:
