@@ -12,7 +12,7 @@ from django.conf import settings
 
 from ingest.services.importing import lifecycle
 from ingest.services.importing.exceptions import DATABASE_GONE, ImportBusy, TransientImportError
-from ingest.services.importing.task_runner import Delivery, deliver
+from ingest.services.importing.task_runner import TaskRun, run_task
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def import_file_task(self, import_file_id: int, trigger: str = "task", busy: int
     ``reimport``, ``sweep``); ``busy``: how many times the file was found locked by another worker
     (counted apart from the retries of failures, see ``_busy``)."""
     request = self.request
-    delivery = Delivery(
+    run = TaskRun(
         import_file_id,
         trigger=trigger,
         task_id=request.id or "",
@@ -67,7 +67,7 @@ def import_file_task(self, import_file_id: int, trigger: str = "task", busy: int
         retry_within=retry_ceiling(request.retries),
     )
     try:
-        return deliver(delivery)
+        return run_task(run)
     except ImportBusy as exc:
         return _busy(self, import_file_id, exc, busy)
     except self.retry_for as exc:

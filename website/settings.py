@@ -239,7 +239,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 5.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-# Publishing (the consumer ringing the doorbell) gives up after ~1 s: the file stays pending in
+# Publishing (the consumer ringing the task) gives up after ~1 s: the file stays pending in
 # the database and the consumer's sweep enqueues it again once the broker is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # An import that is running when the broker connection drops still commits: its rows are the
@@ -256,7 +256,7 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 # --- The event consumer (manage.py consume_events) -----------------------------------------
 # SQS long poll: returns as soon as a message arrives; a SIGTERM waits at most this long.
 INGEST_CONSUMER_WAIT_SECONDS = env_int("INGEST_CONSUMER_WAIT_SECONDS", 10)
-# The database is the source of truth and the broker only a doorbell: every this often the
+# The database is the source of truth and the broker only a task: every this often the
 # consumer enqueues again pending files whose task was lost (broker restarted, publish failed)...
 INGEST_SWEEP_INTERVAL_SECONDS = env_float("INGEST_SWEEP_INTERVAL_SECONDS", 30.0)
 INGEST_REQUEUE_AFTER_SECONDS = env_float("INGEST_REQUEUE_AFTER_SECONDS", 600.0)

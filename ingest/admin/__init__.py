@@ -1,8 +1,8 @@
 """The ingest in Django admin: every import, its attempts and bad lines, re-import, freshness.
 
 Django's autodiscovery imports this package; it imports every module that registers an admin:
-imports (files, attempts, re-import, freshness page), line_errors, rejected_messages, and the
-operators' admin (ingest/admin/failed_records.py: rejected records and their redrive). raw_lines holds
+imports (files, attempts, re-import, freshness page), line_errors, unreadable_messages, and the
+operators' admin (ingest/admin/failed_records.py: failed records and their redrive). raw_lines holds
 how text from files is shown.
 
 Everything here is read-only: the ingest writes these tables, people only look and re-import.
@@ -21,7 +21,7 @@ from ingest.admin import (  # noqa: E402
     failed_records,
     imports,
     line_errors,
-    rejected_messages,
+    unreadable_messages,
 )
 from ingest.admin.raw_lines import INLINE_LINE_ERRORS, RAW_LINE_DISPLAY_CHARS, raw_line_block  # noqa: E402
 
@@ -32,5 +32,5 @@ __all__ = [
     "imports",
     "line_errors",
     "raw_line_block",
-    "rejected_messages",
+    "unreadable_messages",
 ]

@@ -1,7 +1,7 @@
-"""Firehose's rejected records in the admin: stream, reason, raw event, when; and the redrive action.
+"""Firehose's failed records in the admin: stream, reason, raw event, when; and the redrive action.
 
 Read-only like the rest of the ingest's admin; the redrive action needs the
-``ingest.redrive_rejectedrecord`` permission. Raw events are shown as text, escaped.
+``ingest.redrive_failedrecord`` permission. Raw events are shown as text, escaped.
 """
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ from django.utils.html import format_html
 
 from ingest.admin.helpers import BigTableAdmin, import_file_link, status_badge, truncate
 from ingest.admin.raw_lines import raw_line_block
-from ingest.models import ChangeNotification, ErrorFile, RejectedRecord, RejectedStatus
+from ingest.models import ChangeNotification, ErrorOutputFile, FailedRecord, FailedRecordStatus
 from ingest.services.intake.error_output import raw_event
 from ingest.services.repair.redrive import redrive
 
 MAX_REASONS_SHOWN = 3
 
 
-def _raw_event_text(obj: RejectedRecord) -> str:
+def _raw_event_text(obj: FailedRecord) -> str:
     body = raw_event(obj)
     if body is None:
         return obj.raw_data or obj.error_message
     return body.decode("utf-8", "backslashreplace")
 
 
-@admin.register(RejectedRecord)
-class RejectedRecordAdmin(BigTableAdmin):
+@admin.register(FailedRecord)
+class FailedRecordAdmin(BigTableAdmin):
     list_display = ("id", "stream", "status_display", "reason_display", "arrival_at", "raw_display", "redriven_link")
     list_filter = ("status", "stream")
     sortable_by = ("arrival_at", "id")
@@ -61,35 +61,35 @@ class RejectedRecordAdmin(BigTableAdmin):
         return actions
 
     @admin.display(description="status")
-    def status_display(self, obj: RejectedRecord):
-        return status_badge("imported" if obj.status == RejectedStatus.REDRIVEN else "failed", obj.status)
+    def status_display(self, obj: FailedRecord):
+        return status_badge("imported" if obj.status == FailedRecordStatus.REDRIVEN else "failed", obj.status)
 
     @admin.display(description="reason")
-    def reason_display(self, obj: RejectedRecord) -> str:
+    def reason_display(self, obj: FailedRecord) -> str:
         return truncate(obj.reason, 120)
 
     @admin.display(description="reason")
-    def reason_block(self, obj: RejectedRecord):
+    def reason_block(self, obj: FailedRecord):
         return raw_line_block(obj.reason)
 
     @admin.display(description="Firehose's error message")
-    def error_message_block(self, obj: RejectedRecord):
+    def error_message_block(self, obj: FailedRecord):
         return raw_line_block(obj.error_message)
 
     @admin.display(description="raw event")
-    def raw_display(self, obj: RejectedRecord):
+    def raw_display(self, obj: FailedRecord):
         return format_html('<code class="ingest-raw-event">{}</code>', truncate(_raw_event_text(obj), 100))
 
     @admin.display(description="raw event (as System Two sent it)")
-    def raw_event_block(self, obj: RejectedRecord):
+    def raw_event_block(self, obj: FailedRecord):
         return raw_line_block(_raw_event_text(obj))
 
     @admin.display(description="redriven in")
-    def redriven_link(self, obj: RejectedRecord):
+    def redriven_link(self, obj: FailedRecord):
         return import_file_link(obj.redriven_in_id)
 
-    @admin.display(description="error file")
-    def error_file_display(self, obj: RejectedRecord) -> str:
+    @admin.display(description="error-output file")
+    def error_file_display(self, obj: FailedRecord) -> str:
         return str(obj.error_file)
 
     # --- redrive ---------------------------------------------------------------------------
@@ -115,8 +115,8 @@ class RejectedRecordAdmin(BigTableAdmin):
         self.message_user(request, message, level=level)
 
 
-@admin.register(ErrorFile)
-class ErrorFileAdmin(BigTableAdmin):
+@admin.register(ErrorOutputFile)
+class ErrorOutputFileAdmin(BigTableAdmin):
     list_display = ("id", "stream", "key", "records_count", "created_at")
     list_filter = ("stream",)
     search_fields = ("=id",)

@@ -11,11 +11,11 @@ from ingest.admin.helpers import (
 from ingest.admin.raw_lines import (
     raw_line_block,
 )
-from ingest.models import RejectedMessage
+from ingest.models import UnreadableMessage
 
 
-@admin.register(RejectedMessage)
-class RejectedMessageAdmin(BigTableAdmin):
+@admin.register(UnreadableMessage)
+class UnreadableMessageAdmin(BigTableAdmin):
     list_display = ("message_id", "error_display", "receive_count", "received_at", "queue_url")
     sortable_by = ("received_at",)
     date_hierarchy = "received_at"
@@ -24,13 +24,13 @@ class RejectedMessageAdmin(BigTableAdmin):
     readonly_fields = fields
 
     @admin.display(description="error")
-    def error_display(self, obj: RejectedMessage) -> str:
+    def error_display(self, obj: UnreadableMessage) -> str:
         return truncate(obj.error, 160)
 
     @admin.display(description="error")
-    def error_block(self, obj: RejectedMessage):
+    def error_block(self, obj: UnreadableMessage):
         return raw_line_block(obj.error)
 
     @admin.display(description="body (as received)")
-    def body_block(self, obj: RejectedMessage):
+    def body_block(self, obj: UnreadableMessage):
         return raw_line_block(obj.body)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingest.admin.charts import lag_chart, rows_chart
-from ingest.models import ImportStatus, RejectedStatus
+from ingest.models import FailedRecordStatus, ImportStatus
 from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.freshness import StreamFreshness, stream_freshness
 from ingest.services.observing.hourly import HourlySeries, hourly_series
@@ -127,8 +127,8 @@ def freshness_view(model_admin, request):
         "changelist_url": _changelist_url(),
         "failed_url": _changelist_url(status__exact=ImportStatus.FAILED),
         "charts": stream_charts(hourly_series()),
-        "rejected_url": reverse("admin:ingest_rejectedrecord_changelist")
-        + f"?{urlencode({'status__exact': RejectedStatus.REJECTED})}",
+        "rejected_url": reverse("admin:ingest_failedrecord_changelist")
+        + f"?{urlencode({'status__exact': FailedRecordStatus.REJECTED})}",
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, "admin/ingest/freshness.html", context)

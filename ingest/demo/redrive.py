@@ -1,5 +1,5 @@
 """The demo's redrive step: a transform release with a bug rejects valid events, the fix is
-deployed, and the rejected records are redriven (see ``run_demo``).
+deployed, and the failed records are redriven (see ``run_demo``).
 
 During the burst the Firehose stand-in runs "release v0", the real transform except that it
 fails every ``estimates`` event (as a release that does not know a new field would): those
@@ -66,16 +66,16 @@ def run_redrive_step(
 ) -> RedriveStepSummary:
     """Wait for the error objects to be registered, deploy the fixed transform, redrive, wait for
     the redrive's imports."""
-    from ingest.models import DONE_STATUSES, ErrorFile, ImportFile, ImportStatus, RejectedRecord
+    from ingest.models import DONE_STATUSES, ErrorOutputFile, FailedRecord, ImportFile, ImportStatus
     from ingest.services.repair.redrive import redrive
 
     step = RedriveStepSummary()
-    while ErrorFile.objects.count() < error_files_landed and time.monotonic() < deadline:
+    while ErrorOutputFile.objects.count() < error_files_landed and time.monotonic() < deadline:
         time.sleep(0.2)
-    step.error_files_registered = ErrorFile.objects.count()
-    step.records_rejected = RejectedRecord.objects.count()
+    step.error_files_registered = ErrorOutputFile.objects.count()
+    step.records_rejected = FailedRecord.objects.count()
     say(
-        f"{step.records_rejected} rejected record(s) in {step.error_files_registered} error file(s) registered; "
+        f"{step.records_rejected} failed record(s) in {step.error_files_registered} error-output file(s) registered; "
         f"fix-up: deploying the fixed transform (release v1) and redriving them"
     )
     firehose.use_transform(None)

@@ -46,7 +46,7 @@ class DemoSummary:
     admin_username: str = DEMO_USERNAME
     admin_password: str = ""
     kept_api_url: str = ""  # with keep: the running import API, e.g. http://127.0.0.1:8000/v1/
-    # The redrive step (ingest.demo.redrive): rejected records registered, redriven, imported.
+    # The redrive step (ingest.demo.redrive): failed records registered, redriven, imported.
     redrive: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -66,7 +66,7 @@ class DemoSummary:
 def count_created_notifications(sqs, queue_url: str) -> int:
     """How many objects the queue's S3 notifications announce (S3's test event not counted);
     reads the messages without deleting them."""
-    from ingest.services.intake.notifications import UnreadableMessage, parse_notification
+    from ingest.services.intake.notifications import MessageUnreadable, parse_notification
 
     seen: set[str] = set()
     created = 0
@@ -81,7 +81,7 @@ def count_created_notifications(sqs, queue_url: str) -> int:
             seen.add(message["MessageId"])
             try:
                 created += len(parse_notification(message.get("Body", "")).created)
-            except UnreadableMessage:
+            except MessageUnreadable:
                 continue
 
 
@@ -141,9 +141,9 @@ def format_summary(summary: DemoSummary) -> str:
         r = summary.redrive
         lines.append(
             f"  redrive           after the fix-up (transform release v1): {r['records_rejected']} rejected "
-            f"record(s) in {r['error_files_registered']} error file(s); {r['records_passed']} pass "
+            f"record(s) in {r['error_files_registered']} error-output file(s); {r['records_passed']} pass "
             f"({r['rows_loaded']} rows loaded from {r['redrive_files']} file(s)), {r['records_still_failing']} "
-            "still fail and stay listed in the admin (Rejected records)"
+            "still fail and stay listed in the admin (Failed records)"
         )
     lines += [
         f"  files landed      {summary.files_landed} in S3 ({summary.records_delivered} records"

@@ -13,26 +13,26 @@ The modules import ``imports`` and ``streams`` only, never this package, so ther
 
 from ingest.models.changes import ChangeNotification
 from ingest.models.clock import EventLagCount, ImportEventClock
-from ingest.models.failed_records import ErrorFile, RejectedRecord, RejectedStatus
+from ingest.models.failed_records import ErrorOutputFile, FailedRecord, FailedRecordStatus
 from ingest.models.imports import DONE_STATUSES, ImportAttempt, ImportCounts, ImportFile, ImportLineError, ImportStatus
 from ingest.models.local_api import SeenSignature
-from ingest.models.notifications import RejectedMessage
+from ingest.models.notifications import UnreadableMessage
 from ingest.models.streams import STREAM_CHOICES
 
 __all__ = [
     "DONE_STATUSES",
     "STREAM_CHOICES",
     "ChangeNotification",
-    "ErrorFile",
+    "ErrorOutputFile",
     "EventLagCount",
+    "FailedRecord",
+    "FailedRecordStatus",
     "ImportAttempt",
     "ImportCounts",
     "ImportEventClock",
     "ImportFile",
     "ImportLineError",
     "ImportStatus",
-    "RejectedMessage",
-    "RejectedRecord",
-    "RejectedStatus",
     "SeenSignature",
+    "UnreadableMessage",
 ]

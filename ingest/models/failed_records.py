@@ -10,7 +10,7 @@ from ingest.models.imports import ImportFile
 from ingest.models.streams import STREAM_CHOICES
 
 
-class ErrorFile(models.Model):
+class ErrorOutputFile(models.Model):
     """One object Firehose wrote under ``errors/`` (its error output), registered once per content."""
 
     bucket = models.CharField(max_length=255)
@@ -34,18 +34,18 @@ class ErrorFile(models.Model):
         return f"s3://{self.bucket}/{self.key}"
 
 
-class RejectedStatus(models.TextChoices):
+class FailedRecordStatus(models.TextChoices):
     REJECTED = "rejected", "rejected"
     REDRIVEN = "redriven", "redriven"
 
 
-class RejectedRecord(models.Model):
-    """One record of an error file: the event the transform rejected, as Firehose kept it."""
+class FailedRecord(models.Model):
+    """One record of an error-output file: the event the transform rejected, as Firehose kept it."""
 
-    error_file = models.ForeignKey(ErrorFile, on_delete=models.CASCADE, related_name="records")
+    error_file = models.ForeignKey(ErrorOutputFile, on_delete=models.CASCADE, related_name="records")
     line_number = models.PositiveIntegerField()
     stream = models.CharField(max_length=32, choices=STREAM_CHOICES, blank=True)
-    status = models.CharField(max_length=16, choices=RejectedStatus.choices, default=RejectedStatus.REJECTED)
+    status = models.CharField(max_length=16, choices=FailedRecordStatus.choices, default=FailedRecordStatus.REJECTED)
     # Firehose's error-output fields, as written.
     attempts_made = models.PositiveIntegerField(null=True, blank=True)
     arrival_at = models.DateTimeField(null=True, blank=True, help_text="arrivalTimestamp: when Kinesis got it.")
@@ -79,7 +79,7 @@ class RejectedRecord(models.Model):
             models.Index(fields=["status", "stream", "arrival_at"], name="ingest_rejected_status_stream"),
             models.Index(fields=["-arrival_at"], name="ingest_rejected_arrival"),
         ]
-        permissions = [("redrive_rejectedrecord", "Can redrive rejected records")]
+        permissions = [("redrive_failedrecord", "Can redrive failed records")]
         ordering = ["-arrival_at", "-id"]
 
     def __str__(self) -> str:

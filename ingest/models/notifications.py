@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 
-class RejectedMessage(models.Model):
+class UnreadableMessage(models.Model):
     """A queue message the consumer could not read: kept with its body, then deleted from the queue."""
 
     queue_url = models.CharField(max_length=1024)

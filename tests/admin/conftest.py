@@ -20,7 +20,7 @@ def viewer(db, django_user_model):
     return _staff(
         django_user_model,
         "viewer",
-        ["view_importfile", "view_importlineerror", "view_rejectedmessage", "view_order", "view_orderline"],
+        ["view_importfile", "view_importlineerror", "view_unreadablemessage", "view_order", "view_orderline"],
     )
 
 

@@ -245,18 +245,18 @@ def test_reimport_action_enqueues_a_task_by_default(operator_client, files, admi
 def test_rejected_message_body_is_shown_as_text(admin_client):
     from django.utils import timezone
 
-    from ingest.models import RejectedMessage
+    from ingest.models import UnreadableMessage
 
-    message = RejectedMessage.objects.create(
+    message = UnreadableMessage.objects.create(
         queue_url="https://sqs/q",
         message_id="m-1",
         body='{"x": "<img src=x onerror=alert(1)>"}',
         error="not an S3 event <b>",
         received_at=timezone.now(),
     )
-    html = admin_client.get(reverse("admin:ingest_rejectedmessage_change", args=[message.pk])).content.decode()
+    html = admin_client.get(reverse("admin:ingest_unreadablemessage_change", args=[message.pk])).content.decode()
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<img src=x" not in html
     assert "not an S3 event &lt;b&gt;" in html
-    listing = admin_client.get(reverse("admin:ingest_rejectedmessage_changelist")).content.decode()
+    listing = admin_client.get(reverse("admin:ingest_unreadablemessage_changelist")).content.decode()
     assert "not an S3 event &lt;b&gt;" in listing

@@ -14,7 +14,7 @@ ADMIN_PAGES = [
     "admin:ingest_freshness",
     "admin:ingest_importfile_changelist",
     "admin:ingest_importlineerror_changelist",
-    "admin:ingest_rejectedmessage_changelist",
+    "admin:ingest_unreadablemessage_changelist",
     "admin:website_customer_changelist",
     "admin:website_order_changelist",
     "admin:website_orderline_changelist",

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ingest.models import ImportAttempt, ImportStatus, RejectedMessage
+from ingest.models import ImportAttempt, ImportStatus, UnreadableMessage
 from tests.admin.factories import add_line_errors, make_file, make_files, make_website_rows
 from website.models import MODELS_BY_STREAM
 
@@ -18,7 +18,7 @@ PAGES = [
     ("admin:ingest_importfile_changelist", {"q": "orders/2026"}),
     ("admin:ingest_importfile_changelist", {"stream__exact": "orders", "o": "-1"}),
     ("admin:ingest_importlineerror_changelist", {}),
-    ("admin:ingest_rejectedmessage_changelist", {}),
+    ("admin:ingest_unreadablemessage_changelist", {}),
     ("admin:ingest_freshness", {}),
     *[(f"admin:website_{m._meta.model_name}_changelist", {}) for m in MODELS_BY_STREAM.values()],
     ("admin:website_order_changelist", {"is_deleted__exact": "0", "status__exact": "OPEN"}),
@@ -29,8 +29,8 @@ PAGES = [
 def add_rows(n: int, start: int) -> None:
     files = make_files(n, stream="orders")
     add_line_errors(files[0], n)
-    RejectedMessage.objects.bulk_create(
-        RejectedMessage(
+    UnreadableMessage.objects.bulk_create(
+        UnreadableMessage(
             queue_url="q", message_id=f"m-{start + i}", body="{}", error="bad", received_at=files[0].finished_at
         )
         for i in range(n)

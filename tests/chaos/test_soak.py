@@ -7,7 +7,7 @@ printed: faults by kind, files, recovery p50/max per kind (``soak.py`` says how 
 Sizes and the sweep's settings come from the environment (defaults in brackets):
 ``CHAOS_SOAK_EVENTS`` [2400], ``CHAOS_SOAK_SECONDS`` (of traffic) [80], ``CHAOS_FAULT_GAP`` [3],
 ``CHAOS_SWEEP_INTERVAL`` [1], ``CHAOS_ABANDONED_AFTER`` [the settings']. ``--requeue-after`` keeps
-its default (600 s): what Redis lost when it restarted empty is rung by the broker watch.
+its default (600 s): what Redis lost when it restarted empty is enqueued_again by the broker watch.
 """
 
 from __future__ import annotations

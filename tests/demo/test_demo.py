@@ -102,8 +102,8 @@ def test_demo_summary_matches_the_database(tmp_path):
             count(files, "WHERE registered_by != 'redrive'") == summary["files_registered"] == summary["files_landed"]
         )
         assert count(files, "WHERE registered_by = 'redrive' AND status = 'imported'") == redrive["redrive_files"]
-        assert count("ingest_rejectedrecord", "WHERE status = 'rejected'") == redrive["records_still_failing"]
-        assert count("ingest_rejectedrecord", "WHERE status = 'redriven'") == redrive["records_passed"]
+        assert count("ingest_failedrecord", "WHERE status = 'rejected'") == redrive["records_still_failing"]
+        assert count("ingest_failedrecord", "WHERE status = 'redriven'") == redrive["records_passed"]
         assert count(files, "WHERE status = 'imported' AND registered_by != 'redrive'") == summary["files_imported"]
         assert summary["files_imported"] + summary["files_imported_with_errors"] == summary["files_landed"]
         assert count(ImportLineError._meta.db_table) == summary["line_errors"]

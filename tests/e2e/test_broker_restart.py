@@ -60,7 +60,7 @@ def test_redis_killed_and_restarted_empty_queued_files_are_imported_once_within_
         return ImportFile.objects.filter(key__in=keys, enqueued_at__gt=restarted_at).count() == queued
 
     wait_until(rung_again, RECOVERY_BOUND_SECONDS, 0.05, "the queued files enqueued again")
-    rung = time.monotonic() - restarted
+    enqueued_again = time.monotonic() - restarted
 
     def queued_imported() -> bool:
         return ImportFile.objects.filter(key__in=keys, status="imported").count() == queued
@@ -71,7 +71,7 @@ def test_redis_killed_and_restarted_empty_queued_files_are_imported_once_within_
     done = time.monotonic() - restarted
     print(
         f"\nRedis SIGKILLed and restarted empty, {queued} files queued behind a busy import: "
-        f"enqueued again {rung:.2f} s after the restart, imported after {recovery:.2f} s "
+        f"enqueued again {enqueued_again:.2f} s after the restart, imported after {recovery:.2f} s "
         f"(behind the busy import; all {queued + 1} files {done:.2f} s)"
     )
     wait_until(pipeline.broker_idle, 60, 0.2, "broker idle")
@@ -80,7 +80,7 @@ def test_redis_killed_and_restarted_empty_queued_files_are_imported_once_within_
     for f in files:  # exactly once: one attempt, a successful one
         assert list(ImportAttempt.objects.filter(import_file=f).values_list("status", flat=True)) == ["imported"]
     assert Order.objects.count() == busy_lines + queued * queued_lines
-    # A second doorbell is a fresh task, not a lost delivery.
+    # A second task is a fresh task, not a lost delivery.
     assert sum(ImportFile.objects.values_list("redeliveries", flat=True)) == 0
     log = consumer.log()
     assert log.count("the broker restarted") == 1, log[-3000:]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ingest.models import ImportAttempt, ImportFile, RejectedMessage
+from ingest.models import ImportAttempt, ImportFile, UnreadableMessage
 from ingest.testing.database import held_by_another_worker
 from ingest.testing.processes import worker_children
 from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events
@@ -187,9 +187,9 @@ def test_poison_message_is_recorded_and_files_behind_it_import(pipeline):
 
     files = pipeline.wait_files(3)
     assert sorted(f.key for f in files) == sorted(keys)
-    wait_until(lambda: RejectedMessage.objects.count() == 3 and pipeline.queue_depth() == 0, 30, 0.1, "rejections")
-    assert sorted(RejectedMessage.objects.values_list("body", flat=True)) == sorted(garbage)
-    assert all(r.error and r.queue_url == pipeline.queue_url for r in RejectedMessage.objects.all())
+    wait_until(lambda: UnreadableMessage.objects.count() == 3 and pipeline.queue_depth() == 0, 30, 0.1, "rejections")
+    assert sorted(UnreadableMessage.objects.values_list("body", flat=True)) == sorted(garbage)
+    assert all(r.error and r.queue_url == pipeline.queue_url for r in UnreadableMessage.objects.all())
 
 
 def test_reimport_missing_imports_objects_never_announced(pipeline):

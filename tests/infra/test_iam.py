@@ -147,7 +147,7 @@ def test_each_process_has_its_own_least_privilege_policy(module: Config) -> None
 
     consumer = _statements(module, "consumer")
     sqs = consumer["ConsumeTheNotifications"]
-    # The notification queue and the failed-records queue (rejected records for the redrive); not the DLQ.
+    # The notification queue and the failed-records queue (failed records for the redrive); not the DLQ.
     assert sqs["resources"] == ["${aws_sqs_queue.ingest.arn}", "${aws_sqs_queue.failed_records.arn}"]
     # Writing is limited to the redrive's own prefix, outside the notified stream prefixes.
     assert consumer["WriteAndReadTheRedriveFiles"]["resources"] == [

@@ -35,7 +35,7 @@ def test_bucket_notifications_route_exactly_the_stream_prefixes(module: Config) 
     assert prefixes == {f"{name}/" for name in JSON_STREAM_NAMES}
     assert prefixes == {f"{name}/" for name in STREAM_NAMES}
 
-    # Other notifications (error files) go elsewhere, never to the ingest queue.
+    # Other notifications (error-output files) go elsewhere, never to the ingest queue.
     others = blocks(notification, "queue")
     for other in others:
         assert not is_expression(other["queue_arn"], "aws_sqs_queue.ingest.arn")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.intake.broker_watch import BrokerWatch
 from ingest.services.intake.registration import S3Object, register_s3_object
-from ingest.services.intake.sweep import files_to_ring, lost_with_the_broker
+from ingest.services.intake.sweep import files_to_enqueue, lost_with_the_broker
 from ingest.testing.processes import start_redis
 from ingest.testing.utilities import free_port
 
@@ -42,17 +42,17 @@ def test_a_restart_is_seen_once_and_kept_until_rung(private_redis):
     url, restart = private_redis
     watch = BrokerWatch(url)
     first = watch.lost_before()
-    # The first look: doorbells set before the server started went to another one.
+    # The first look: tasks set before the server started went to another one.
     assert first is not None and first <= timezone.now()
-    watch.rung()
+    watch.enqueued_again()
     assert watch.lost_before() is None  # same server, nothing lost
 
     restart()
     seen = timezone.now()
     lost = watch.lost_before()
     assert lost is not None and lost >= seen
-    assert watch.lost_before() == lost  # kept while the files are not rung (a sweep failed)
-    watch.rung()
+    assert watch.lost_before() == lost  # kept while the files are not enqueued_again (a sweep failed)
+    watch.enqueued_again()
     assert watch.lost_before() is None
 
 
@@ -76,16 +76,16 @@ def test_the_files_lost_with_the_broker():
     after = _file(2, enqueued_at=now - timedelta(seconds=5))
     retry_due = _file(3, enqueued_at=now + timedelta(seconds=60), updated_at=now - timedelta(seconds=20))
     retry_new = _file(4, enqueued_at=now + timedelta(seconds=60), updated_at=now - timedelta(seconds=2))
-    _file(5, enqueued_at=None)  # no doorbell yet: the sweep's own business
+    _file(5, enqueued_at=None)  # no task yet: the sweep's own business
     _file(6, enqueued_at=now - timedelta(seconds=30), status=ImportStatus.IMPORTED)
     _file(7, enqueued_at=now - timedelta(seconds=30), status=ImportStatus.RUNNING)  # the orphan check's
 
     assert lost_with_the_broker(restart) == [before.pk, retry_due.pk]
-    # A restart seen now: every pending file with a doorbell or a retry set so far.
+    # A restart seen now: every pending file with a task or a retry set so far.
     assert lost_with_the_broker(now) == [before.pk, after.pk, retry_due.pk, retry_new.pk]
-    ringing = files_to_ring(
+    ringing = files_to_enqueue(
         requeue_after=600, max_redeliveries=5, abandoned_after=120, orphans_only=True, broker_lost_before=restart
     )
     assert ringing == [before.pk, retry_due.pk]
     # Without a restart the orphans-only look leaves them alone (the sweep's 600 s are not up).
-    assert files_to_ring(requeue_after=600, max_redeliveries=5, abandoned_after=120, orphans_only=True) == []
+    assert files_to_enqueue(requeue_after=600, max_redeliveries=5, abandoned_after=120, orphans_only=True) == []

@@ -1,6 +1,6 @@
 """The event consumer against moto's SQS and S3 (real bucket notifications) and the real database.
 
-The doorbell (enqueueing the Celery task) is a callable the tests hand in, so that they can see
+The task (enqueueing the Celery task) is a callable the tests hand in, so that they can see
 what was enqueued and make it fail like a broker that is down; the end-to-end tests in tests/e2e
 run the real broker and worker."""
 
@@ -15,7 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from ingest.models import ImportFile, ImportStatus, RejectedMessage
+from ingest.models import ImportFile, ImportStatus, UnreadableMessage
 from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 from ingest.services.observing.percentiles import lag_percentiles, percentile, summarize
 from ingest.testing.aws import aws_clients, create_bucket_and_queue
@@ -29,13 +29,13 @@ class Doorbell:
     """Records what the consumer enqueues; ``down=True`` fails like a broker that is unreachable."""
 
     def __init__(self) -> None:
-        self.rung: list[int] = []
+        self.enqueued_again: list[int] = []
         self.down = False
 
     def __call__(self, import_file_id: int) -> None:
         if self.down:
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        self.rung.append(import_file_id)
+        self.enqueued_again.append(import_file_id)
 
 
 @pytest.fixture
@@ -46,14 +46,14 @@ def queue(aws, settings):
 
 
 @pytest.fixture
-def doorbell() -> Doorbell:
+def task() -> Doorbell:
     return Doorbell()
 
 
-def consumer_for(url: str, doorbell: Doorbell, **options) -> EventConsumer:
+def consumer_for(url: str, task: Doorbell, **options) -> EventConsumer:
     options.setdefault("wait_time_seconds", 0)
     options.setdefault("sweep_interval", 0)
-    return EventConsumer(ConsumerOptions(queue_url=url, **options), enqueue=doorbell, echo=lambda _line: None)
+    return EventConsumer(ConsumerOptions(queue_url=url, **options), enqueue=task, echo=lambda _line: None)
 
 
 def messages_left(sqs, url: str) -> int:
@@ -63,7 +63,7 @@ def messages_left(sqs, url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def test_real_notifications_register_enqueue_and_delete(queue, doorbell, settings):
+def test_real_notifications_register_enqueue_and_delete(queue, task, settings):
     s3, sqs, url = queue
     keys = [firehose_key("orders"), firehose_key("customers"), "orders/2026/11/27/10/with space+plus"]
     etags = [
@@ -71,7 +71,7 @@ def test_real_notifications_register_enqueue_and_delete(queue, doorbell, setting
         for k in keys
     ]
     s3.put_object(Bucket=settings.INGEST_BUCKET, Key="elsewhere/not-notified", Body=b"x")
-    consumer = consumer_for(url, doorbell)
+    consumer = consumer_for(url, task)
     summary = consumer.run(max_messages=4)  # three notifications and the s3:TestEvent
 
     files = {f.key: f for f in ImportFile.objects.all()}
@@ -84,52 +84,52 @@ def test_real_notifications_register_enqueue_and_delete(queue, doorbell, setting
         assert f.s3_event_time and f.received_at and f.enqueued_at
         assert f.s3_event_time <= f.received_at + timedelta(seconds=1)
         assert f.size and f.size > 0
-    assert sorted(doorbell.rung) == sorted(f.pk for f in files.values())
+    assert sorted(task.enqueued_again) == sorted(f.pk for f in files.values())
     assert summary.registered == 3 and summary.enqueued == 3 and summary.rejected == 0
     assert messages_left(sqs, url) == 0
 
 
-def test_duplicate_notifications_one_file(queue, doorbell, settings):
+def test_duplicate_notifications_one_file(queue, task, settings):
     s3, sqs, url = queue
     key = firehose_key("orders")
     body = firehose_body(order_events(3))
     etag = s3.put_object(Bucket=settings.INGEST_BUCKET, Key=key, Body=body)["ETag"].strip('"')
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, etag, len(body)))
-    consumer = consumer_for(url, doorbell)
+    consumer = consumer_for(url, task)
     consumer.run(max_messages=3)
     [f] = ImportFile.objects.all()
     # Still pending: both deliveries rang; the importer's lock and status make it one import.
-    assert doorbell.rung == [f.pk, f.pk]
+    assert task.enqueued_again == [f.pk, f.pk]
 
     # Once imported (or failed), a later notification of the same content changes nothing.
     ImportFile.objects.filter(pk=f.pk).update(status=ImportStatus.IMPORTED)
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, etag, len(body)))
     result = consumer.handle(consumer.receive()[0])
     assert result.registered == [] and result.enqueued == [] and result.deleted
-    assert doorbell.rung == [f.pk, f.pk]
+    assert task.enqueued_again == [f.pk, f.pk]
     assert ImportFile.objects.count() == 1
 
 
-def test_a_new_etag_under_the_same_key_is_a_new_file(queue, doorbell, settings):
+def test_a_new_etag_under_the_same_key_is_a_new_file(queue, task, settings):
     _s3, sqs, url = queue
     key = firehose_key("orders")
     for etag in ("aaa", "bbb"):
         sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, etag, 10))
-    consumer_for(url, doorbell).run(max_messages=3)
+    consumer_for(url, task).run(max_messages=3)
     assert sorted(ImportFile.objects.filter(key=key).values_list("etag", flat=True)) == ["aaa", "bbb"]
 
 
-def test_poison_message_is_recorded_deleted_and_does_not_block(queue, doorbell, settings):
+def test_poison_message_is_recorded_deleted_and_does_not_block(queue, task, settings):
     _s3, sqs, url = queue
     bodies = ["not json at all", json.dumps({"Records": [{"eventVersion": "1.0"}]})]
     for b in bodies:
         sqs.send_message(QueueUrl=url, MessageBody=b)
     key = firehose_key("orders")
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, "e1", 10))
-    summary = consumer_for(url, doorbell).run(max_messages=4)
+    summary = consumer_for(url, task).run(max_messages=4)
 
     assert summary.rejected == 2
-    rejected = {r.body: r for r in RejectedMessage.objects.all()}
+    rejected = {r.body: r for r in UnreadableMessage.objects.all()}
     assert set(rejected) == set(bodies)
     assert "not JSON" in rejected["not json at all"].error
     assert all(r.queue_url == url and r.message_id and r.receive_count >= 1 for r in rejected.values())
@@ -137,40 +137,40 @@ def test_poison_message_is_recorded_deleted_and_does_not_block(queue, doorbell, 
     assert messages_left(sqs, url) == 0
 
 
-def test_removed_and_test_events_are_acknowledged_and_ignored(queue, doorbell, settings):
+def test_removed_and_test_events_are_acknowledged_and_ignored(queue, task, settings):
     _s3, sqs, url = queue
     removed = json.loads(notification_body(settings.INGEST_BUCKET, "orders/x", "e", 1))
     removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(removed))
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Event": "s3:TestEvent", "Bucket": "b"}))
-    consumer = consumer_for(url, doorbell)
+    consumer = consumer_for(url, task)
     results = [consumer.handle(m) for m in consumer.receive()]
     assert any(r.ignored_events == 1 for r in results)
     assert all(r.deleted and not r.rejected for r in results)
-    assert ImportFile.objects.count() == 0 and doorbell.rung == []
+    assert ImportFile.objects.count() == 0 and task.enqueued_again == []
 
 
-def test_broker_down_leaves_the_file_pending_and_the_sweep_enqueues_it(queue, doorbell, settings):
+def test_broker_down_leaves_the_file_pending_and_the_sweep_enqueues_it(queue, task, settings):
     _s3, sqs, url = queue
     key = firehose_key("orders")
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, "e1", 10))
-    doorbell.down = True
-    consumer = consumer_for(url, doorbell)
+    task.down = True
+    consumer = consumer_for(url, task)
     consumer.run(max_messages=2)
     f = ImportFile.objects.get(key=key)
     assert f.status == ImportStatus.PENDING and f.enqueued_at is None  # the database still knows
     assert consumer.enqueue_failures == 1 and messages_left(sqs, url) == 0  # the message was not kept
 
-    doorbell.down = False
+    task.down = False
     assert consumer.sweep() == []  # a grace period: the registrar may be about to ring
     ImportFile.objects.filter(pk=f.pk).update(created_at=timezone.now() - timedelta(minutes=1))
     assert consumer.sweep() == [f.pk]
-    assert doorbell.rung == [f.pk]
+    assert task.enqueued_again == [f.pk]
     f.refresh_from_db()
     assert f.enqueued_at is not None
 
 
-def test_sweep_requeues_stale_pending_and_abandoned_running_files(queue, doorbell, settings):
+def test_sweep_requeues_stale_pending_and_abandoned_running_files(queue, task, settings):
     _s3, _sqs, url = queue
     long_ago = timezone.now() - timedelta(hours=2)
     fresh = ImportFile.objects.create(bucket="b", key="orders/fresh", etag="1", enqueued_at=timezone.now())
@@ -183,21 +183,21 @@ def test_sweep_requeues_stale_pending_and_abandoned_running_files(queue, doorbel
     ImportFile.objects.filter(pk=abandoned.pk).update(updated_at=long_ago, enqueued_at=long_ago)
     settings.CELERY_TASK_TIME_LIMIT = 60  # SQLite cannot see row locks: the time limit bounds a live import
 
-    consumer = consumer_for(url, doorbell, requeue_after=600, abandoned_after=120)
+    consumer = consumer_for(url, task, requeue_after=600, abandoned_after=120)
     assert sorted(consumer.sweep()) == sorted([stale.pk, abandoned.pk])
-    assert sorted(doorbell.rung) == sorted([stale.pk, abandoned.pk])
+    assert sorted(task.enqueued_again) == sorted([stale.pk, abandoned.pk])
     abandoned.refresh_from_db()
     assert abandoned.status == ImportStatus.PENDING and abandoned.redeliveries == 1
     for f in (fresh, scheduled, done):
-        assert f.pk not in doorbell.rung
+        assert f.pk not in task.enqueued_again
 
 
-def test_sweep_gives_up_on_a_file_that_keeps_getting_lost(queue, doorbell, settings):
+def test_sweep_gives_up_on_a_file_that_keeps_getting_lost(queue, task, settings):
     _s3, _sqs, url = queue
     f = ImportFile.objects.create(bucket="b", key="orders/killer", etag="1", status="running", redeliveries=5)
     ImportFile.objects.filter(pk=f.pk).update(updated_at=timezone.now() - timedelta(hours=2))
     settings.CELERY_TASK_TIME_LIMIT = 60
-    consumer = consumer_for(url, doorbell, abandoned_after=120, max_redeliveries=5)
+    consumer = consumer_for(url, task, abandoned_after=120, max_redeliveries=5)
     assert consumer.sweep() == []
     f.refresh_from_db()
     assert f.status == ImportStatus.FAILED and "lost deliveries" in f.error_message
@@ -205,28 +205,28 @@ def test_sweep_gives_up_on_a_file_that_keeps_getting_lost(queue, doorbell, setti
 
 
 @pytest.mark.postgres
-def test_sweep_leaves_a_running_file_whose_row_is_locked(queue, doorbell):
+def test_sweep_leaves_a_running_file_whose_row_is_locked(queue, task):
     """On PostgreSQL a live import holds its file's row lock: the sweep must not take it for abandoned."""
     _s3, _sqs, url = queue
     f = ImportFile.objects.create(bucket="b", key="orders/busy", etag="1", status="running")
     ImportFile.objects.filter(pk=f.pk).update(updated_at=timezone.now() - timedelta(hours=2))
     with held_by_another_worker(f.pk):
-        consumer = consumer_for(url, doorbell, abandoned_after=60)
+        consumer = consumer_for(url, task, abandoned_after=60)
         assert consumer.sweep() == []
     assert consumer.sweep() == [f.pk]
 
 
-def test_drain_exits_when_queue_empty_and_imports_finished(queue, doorbell, settings):
+def test_drain_exits_when_queue_empty_and_imports_finished(queue, task, settings):
     _s3, sqs, url = queue
     key = firehose_key("orders")
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, "e1", 10))
-    consumer = consumer_for(url, doorbell)
-    # The "worker": mark each rung file imported a moment later.
+    consumer = consumer_for(url, task)
+    # The "worker": mark each enqueued_again file imported a moment later.
     timer = None
 
     def ring(pk):
         nonlocal timer
-        doorbell.rung.append(pk)
+        task.enqueued_again.append(pk)
         timer = threading.Timer(0.5, lambda: ImportFile.objects.filter(pk=pk).update(status="imported"))
         timer.start()
 
@@ -237,16 +237,16 @@ def test_drain_exits_when_queue_empty_and_imports_finished(queue, doorbell, sett
     assert ImportFile.objects.get(key=key).status == "imported"
 
 
-def test_drain_times_out_when_imports_do_not_finish(queue, doorbell, settings):
+def test_drain_times_out_when_imports_do_not_finish(queue, task, settings):
     _s3, sqs, url = queue
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, "orders/x", "e1", 10))
-    summary = consumer_for(url, doorbell).run(drain=True, drain_timeout=1)
+    summary = consumer_for(url, task).run(drain=True, drain_timeout=1)
     assert summary.timed_out and not summary.drained
 
 
-def test_request_stop_ends_the_loop_after_the_batch(queue, doorbell, settings):
+def test_request_stop_ends_the_loop_after_the_batch(queue, task, settings):
     _s3, _sqs, url = queue
-    consumer = consumer_for(url, doorbell, wait_time_seconds=1)
+    consumer = consumer_for(url, task, wait_time_seconds=1)
     threading.Timer(0.5, consumer.request_stop).start()
     summary = consumer.run()
     assert consumer.stopping and summary.errors == 0
@@ -259,7 +259,7 @@ def test_command_once(queue, settings, capsys):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     from website.celery import app
 
-    # The doorbell of the command is the real Celery task; with no broker reachable the file stays
+    # The task of the command is the real Celery task; with no broker reachable the file stays
     # pending for the sweep, which is what this checks along with the command's output.
     old = app.conf.broker_url
     app.close()  # drops a producer pool that points at another broker

@@ -27,7 +27,7 @@ SQL_STATUS_WRITE = re.compile(r"\b(set|insert\s+into)\b.*\bstatus\b", re.IGNOREC
 
 
 def _root_name(node: ast.expr) -> str:
-    """The name a call chain starts from: ``RejectedRecord`` in ``RejectedRecord.objects.filter().update()``."""
+    """The name a call chain starts from: ``FailedRecord`` in ``FailedRecord.objects.filter().update()``."""
     while True:
         if isinstance(node, ast.Attribute):
             node = node.value
@@ -38,7 +38,7 @@ def _root_name(node: ast.expr) -> str:
 
 
 def _another_model(func: ast.expr) -> bool:
-    """A write through a model class other than ImportFile/ImportAttempt (a rejected record has a
+    """A write through a model class other than ImportFile/ImportAttempt (a failed record has a
     status of its own); querysets held in variables still count, whatever they hold."""
     root = _root_name(func)
     return root[:1].isupper() and root not in MODELS
@@ -78,7 +78,7 @@ f.status = "imported"
 cursor.execute("UPDATE ingest_importfile SET status = 'pending' WHERE id = %s", [1])
 ImportFile.objects.filter(status="pending").values_list("pk", flat=True)
 outcome = ImportOutcome(f.pk, f.status)
-RejectedRecord.objects.filter(pk=1).update(status="redriven")
+FailedRecord.objects.filter(pk=1).update(status="redriven")
 """
     assert status_writes(source) == [2, 3, 4, 5, 6, 7]
 

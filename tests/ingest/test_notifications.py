@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from ingest.services.intake.notifications import (
-    UnreadableMessage,
+    MessageUnreadable,
     decode_key,
     parse_event_time,
     parse_notification,
@@ -142,7 +142,7 @@ def test_every_major_version_2_is_accepted(version):
 
 @pytest.mark.parametrize("version", ["1.0", "3.0", "10.1"])
 def test_other_major_versions_are_refused(version):
-    with pytest.raises(UnreadableMessage, match="eventVersion"):
+    with pytest.raises(MessageUnreadable, match="eventVersion"):
         parse_notification(body(record(eventVersion=version)))
 
 
@@ -208,7 +208,7 @@ def test_event_time_is_parsed_loosely(text, expected):
 
 @pytest.mark.parametrize("text", ["yesterday", "2026-13-01T00:00:00Z", "2026-11-27T25:00:00Z", "1700000000"])
 def test_bad_event_time_is_unreadable(text):
-    with pytest.raises(UnreadableMessage, match="eventTime"):
+    with pytest.raises(MessageUnreadable, match="eventTime"):
         parse_event_time(text)
 
 
@@ -288,14 +288,14 @@ def test_bytes_body():
     ],
 )
 def test_unreadable_bodies_raise_a_clear_error(raw, reason):
-    with pytest.raises(UnreadableMessage, match=reason):
+    with pytest.raises(MessageUnreadable, match=reason):
         parse_notification(raw)
 
 
 def test_record_without_key_or_bucket():
-    with pytest.raises(UnreadableMessage, match=r"s3\.object\.key"):
+    with pytest.raises(MessageUnreadable, match=r"s3\.object\.key"):
         parse_notification(body(record(s3__object__key=_DROP)))
-    with pytest.raises(UnreadableMessage, match=r"s3\.bucket\.name"):
+    with pytest.raises(MessageUnreadable, match=r"s3\.bucket\.name"):
         parse_notification(body(record(s3__bucket__name="")))
-    with pytest.raises(UnreadableMessage, match="size"):
+    with pytest.raises(MessageUnreadable, match="size"):
         parse_notification(body(record(s3__object__size="12")))

@@ -108,9 +108,9 @@ def test_dry_run_changes_nothing(s3, settings):
 def test_enqueued_reimport_sets_pending_and_rings(s3, settings):
     f = put_and_register(s3, settings)
     import_file(f.pk)
-    rung = []
-    report = reimport_files(ImportFile.objects.filter(pk=f.pk), enqueue=rung.append)
-    assert report.enqueued == [f.pk] == rung
+    enqueued_again = []
+    report = reimport_files(ImportFile.objects.filter(pk=f.pk), enqueue=enqueued_again.append)
+    assert report.enqueued == [f.pk] == enqueued_again
     f.refresh_from_db()
     assert f.status == "pending" and f.enqueued_at is not None and f.error_message == ""
 

@@ -1,4 +1,4 @@
-"""Rejected records as the local Firehose stand-in writes them: a transform that fails some valid
+"""Failed records as the local Firehose stand-in writes them: a transform that fails some valid
 events (a release with a bug) in front of the real one, and the real one for invalid events."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from ingest.models import ErrorFile, ImportFile, RejectedRecord
+from ingest.models import ErrorOutputFile, FailedRecord, ImportFile
 from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 from ingest.testing.aws import aws_clients
 from ingest.testing.samples import order_events
@@ -33,15 +33,15 @@ def test_error_objects_notified_on_the_failed_records_queue_are_registered(aws, 
     )
     land_rejected(bucket, [*order_events(2, run="c"), invalid_order(0), invalid_order(1), invalid_order(2)])
 
-    rung: list[int] = []
+    enqueued_again: list[int] = []
     consumer = EventConsumer(
-        ConsumerOptions(queue_url=url, wait_time_seconds=0, sweep_interval=0), enqueue=rung.append, echo=print
+        ConsumerOptions(queue_url=url, wait_time_seconds=0, sweep_interval=0), enqueue=enqueued_again.append, echo=print
     )
     consumer.run(max_messages=2)  # the s3:TestEvent and the error object's notification
-    [error_file] = ErrorFile.objects.all()
+    [error_file] = ErrorOutputFile.objects.all()
     assert error_file.registered_by == "notification" and error_file.s3_event_time is not None
     assert error_file.stream == "orders" and error_file.records_count == 4  # 1 rush order + 3 invalid
-    assert RejectedRecord.objects.count() == 4
-    assert not ImportFile.objects.exists() and rung == []
+    assert FailedRecord.objects.count() == 4
+    assert not ImportFile.objects.exists() and enqueued_again == []
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "0"

@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from ingest.models import RejectedRecord
-from ingest.models.failed_records import ErrorFile
+from ingest.models import FailedRecord
+from ingest.models.failed_records import ErrorOutputFile
 from ingest.services.observing.prometheus import exposition
 from tests.operators.helpers import import_local, orders_at
 
@@ -65,8 +65,8 @@ def test_an_import_is_counted(client, enabled, tmp_path):
     assert sample("ingest_event_lag_seconds_count", stream="orders") == before_events + 4
     assert sample("ingest_event_lag_seconds_bucket", stream="orders", le="60.0") == before_fast + 4
 
-    error_file = ErrorFile.objects.create(bucket="b", key="errors/orders/processing-failed/x", stream="orders")
-    RejectedRecord.objects.create(error_file=error_file, line_number=1, stream="orders", reason="bad")
+    error_file = ErrorOutputFile.objects.create(bucket="b", key="errors/orders/processing-failed/x", stream="orders")
+    FailedRecord.objects.create(error_file=error_file, line_number=1, stream="orders", reason="bad")
     text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).content.decode()
     assert 'ingest_rejected_records{stream="orders"} 1.0' in text
     assert 'ingest_files_pending{stream="orders"} 0.0' in text

@@ -1,5 +1,5 @@
 """The operators' admin: the dashboard's ERP-clock columns and hourly SVG charts (a constant number
-of queries), the rejected records list with its raw events, and the permissioned redrive action."""
+of queries), the failed records list with its raw events, and the permissioned redrive action."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from ingest.models import ChangeNotification, ErrorFile, EventLagCount, ImportFile, RejectedRecord, RejectedStatus
+from ingest.models import (
+    ChangeNotification,
+    ErrorOutputFile,
+    EventLagCount,
+    FailedRecord,
+    FailedRecordStatus,
+    ImportFile,
+)
 from tests.admin.factories import make_file
 from tests.operators.helpers import import_local, invalid_order, new_bucket, orders_at
 from transforms.streams import STREAM_NAMES
@@ -29,12 +36,12 @@ def _staff(django_user_model, username: str, codenames: list[str]):
     return user
 
 
-def rejected(n: int, *, body: dict | bytes, stream: str = "orders", error_file: ErrorFile | None = None):
-    error_file = error_file or ErrorFile.objects.create(
+def rejected(n: int, *, body: dict | bytes, stream: str = "orders", error_file: ErrorOutputFile | None = None):
+    error_file = error_file or ErrorOutputFile.objects.create(
         bucket="b", key=f"errors/{stream}/processing-failed/2026/11/27/10/f-{n}", stream=stream
     )
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return RejectedRecord.objects.create(
+    return FailedRecord.objects.create(
         error_file=error_file,
         line_number=n,
         stream=stream,
@@ -64,7 +71,7 @@ def test_the_dashboard_shows_the_erp_clock_and_charts(admin_client, tmp_path):
     assert orders.count('class="dot p95"') == 2
     customers = re.search(r'<tr data-stream="customers">(.*?)</tr>', charts, re.S).group(1)
     assert "no rows" in customers and "no events" in customers
-    assert "Rejected records" in html
+    assert "Failed records" in html
 
 
 @pytest.mark.django_db
@@ -88,22 +95,22 @@ def test_the_dashboard_queries_do_not_grow_with_imports(admin_client):
 def test_rejected_records_are_listed_with_stream_reason_raw_event_and_time(admin_client):
     record = rejected(1, body={"eventId": "e-1", "stream": "orders", "note": HOSTILE})
     rejected(2, body=b"\xff\xfe not utf-8")
-    html = admin_client.get(reverse("admin:ingest_rejectedrecord_changelist")).content.decode()
+    html = admin_client.get(reverse("admin:ingest_failedrecord_changelist")).content.decode()
     assert "version is missing" in html and "orders" in html
     assert "&quot;eventId&quot;: &quot;e-1&quot;" in html
     assert HOSTILE not in html and "&lt;script&gt;" in html
     assert "\\xff\\xfe not utf-8" in html
-    detail = admin_client.get(reverse("admin:ingest_rejectedrecord_change", args=[record.pk])).content.decode()
+    detail = admin_client.get(reverse("admin:ingest_failedrecord_change", args=[record.pk])).content.decode()
     assert "Raw event (as System Two sent it)" in detail and "&lt;script&gt;" in detail and HOSTILE not in detail
 
 
 @pytest.mark.django_db
 def test_only_the_permission_shows_the_redrive_action(client, django_user_model):
     rejected(1, body={"eventId": "e"})
-    url = reverse("admin:ingest_rejectedrecord_changelist")
-    client.force_login(_staff(django_user_model, "looker", ["view_rejectedrecord"]))
+    url = reverse("admin:ingest_failedrecord_changelist")
+    client.force_login(_staff(django_user_model, "looker", ["view_failedrecord"]))
     assert "redrive_selected" not in client.get(url).content.decode()
-    client.force_login(_staff(django_user_model, "redriver", ["view_rejectedrecord", "redrive_rejectedrecord"]))
+    client.force_login(_staff(django_user_model, "redriver", ["view_failedrecord", "redrive_failedrecord"]))
     assert "redrive_selected" in client.get(url).content.decode()
 
 
@@ -118,14 +125,14 @@ def test_the_admin_action_redrives_the_selection(client, django_user_model, aws,
     passing = rejected(1, body=good)
     failing = rejected(2, body=invalid_order(9))
     untouched = rejected(3, body=good)
-    url = reverse("admin:ingest_rejectedrecord_changelist")
+    url = reverse("admin:ingest_failedrecord_changelist")
 
-    looker = _staff(django_user_model, "looker", ["view_rejectedrecord"])
+    looker = _staff(django_user_model, "looker", ["view_failedrecord"])
     client.force_login(looker)
     client.post(url, {"action": "redrive_selected", "_selected_action": [passing.pk]})
-    assert RejectedRecord.objects.get(pk=passing.pk).status == RejectedStatus.REJECTED
+    assert FailedRecord.objects.get(pk=passing.pk).status == FailedRecordStatus.REJECTED
 
-    client.force_login(_staff(django_user_model, "redriver", ["view_rejectedrecord", "redrive_rejectedrecord"]))
+    client.force_login(_staff(django_user_model, "redriver", ["view_failedrecord", "redrive_failedrecord"]))
     response = client.post(
         url, {"action": "redrive_selected", "_selected_action": [passing.pk, failing.pk]}, follow=True
     )
@@ -133,9 +140,9 @@ def test_the_admin_action_redrives_the_selection(client, django_user_model, aws,
     assert "1 record(s) pass" in text and "1 still fail" in text and "version" in text
     passing.refresh_from_db()
     failing.refresh_from_db()
-    assert passing.status == RejectedStatus.REDRIVEN and passing.redriven_in is not None
-    assert failing.status == RejectedStatus.REJECTED and "version" in failing.reason
-    assert RejectedRecord.objects.get(pk=untouched.pk).redrive_attempts == 0
+    assert passing.status == FailedRecordStatus.REDRIVEN and passing.redriven_in is not None
+    assert failing.status == FailedRecordStatus.REJECTED and "version" in failing.reason
+    assert FailedRecord.objects.get(pk=untouched.pk).redrive_attempts == 0
     imported = ImportFile.objects.get(pk=passing.redriven_in_id)
     imported.refresh_from_db()
     assert imported.status == "imported" and imported.rows_created == 1

@@ -39,6 +39,8 @@ class Command(BaseCommand):
             for reason, n in sorted(result.reasons.items(), key=lambda item: -item[1])[:5]:
                 self.stdout.write(f"    {n} x {reason}")
         if report.unknown_stream:
-            self.stdout.write(f"{report.unknown_stream} record(s) of error files naming no stream: left as they are")
+            self.stdout.write(
+                f"{report.unknown_stream} record(s) of error-output files naming no stream: left as they are"
+            )
         label = "redrive (dry run)" if report.dry_run else "redrive"
         self.stdout.write(f"{label}: {report.passed} {verb}, {report.still_failing} still fail")

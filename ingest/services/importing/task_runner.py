@@ -1,6 +1,6 @@
 """One delivery of the import task: what a worker does with the message the broker handed it.
 
-The Celery task (ingest/tasks.py) only declares the retry policy and calls ``deliver``: a
+The Celery task (ingest/tasks.py) only declares the retry policy and calls ``run_task``: a
 delivery that follows a lost one counts the loss (and may give up), then the file is imported;
 a transient failure on the last try allowed is recorded as the file's failure."""
 
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Delivery:
+class TaskRun:
     import_file_id: int
     trigger: str = "task"  # why it runs, recorded on the attempt: task, reimport, sweep
     task_id: str = ""
@@ -28,7 +28,7 @@ class Delivery:
     retry_within: float = 0.0  # the next retry, if any, is due within this many seconds
 
 
-def deliver(d: Delivery) -> dict:
+def run_task(d: TaskRun) -> dict:
     """Run one delivery; a dict for the task's result. Raises ImportBusy and, unless ``last_try``,
     TransientImportError (and the database's own errors) for the task to retry."""
     missing = {"import_file_id": d.import_file_id, "status": "missing"}

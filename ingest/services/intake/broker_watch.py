@@ -1,9 +1,9 @@
-"""Which Redis holds the tasks: a broker that restarted empty has lost every doorbell it held.
+"""Which Redis holds the tasks: a broker that restarted empty has lost every task it held.
 
 Redis without persistence, SIGKILLed and restarted (or replaced by another server in a failover),
 answers again at once and empty: the tasks queued and unacknowledged are gone, and a retry that a
 worker holds for its countdown can no longer be acknowledged, nor given back if that worker dies.
-Their files are ``pending`` and had their doorbell. Nothing fails on the consumer's side: its next
+Their files are ``pending`` and had their task. Nothing fails on the consumer's side: its next
 publish just works.
 
 What tells is ``INFO server``'s ``run_id``: a random id each redis-server process draws at start.
@@ -17,10 +17,10 @@ timings, and a failover to a replica that had copied part of the queue would foo
 changes when, and only when, the process that held the tasks is gone.
 
 At the consumer's start there is no run_id to compare with: ``uptime_in_seconds`` says when the
-server started, and a pending file whose doorbell (or retry) was set before then was lost with an
+server started, and a pending file whose task (or retry) was set before then was lost with an
 earlier server.
 
-A second doorbell is harmless (the importer's row lock, and its check that the file is done), and a fresh task
+A second task is harmless (the importer's row lock, and its check that the file is done), and a fresh task
 is not a redelivery: no lost delivery is counted for it.
 """
 
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 class BrokerWatch:
-    """Reads the broker's ``run_id``; ``lost_before()`` says since when doorbells were lost."""
+    """Reads the broker's ``run_id``; ``lost_before()`` says since when tasks were lost."""
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
         import redis
@@ -65,13 +65,13 @@ class BrokerWatch:
             return cast(dict, self.client.info("server"))
         except (redis.RedisError, OSError) as exc:
             # Down or unreachable: the consumer's failing publishes tell that (and the sweep rings
-            # the files they left without a doorbell). The next look that gets an answer compares.
+            # the files they left without a task). The next look that gets an answer compares.
             logger.debug("broker watch: no answer from the broker: %s", exc)
             return None
 
     def lost_before(self) -> datetime | None:
-        """Pending files whose doorbell was set before this time lost it with an earlier server;
-        None if nothing was lost. Stays set until ``rung()``: a sweep that failed looks again."""
+        """Pending files whose task was set before this time lost it with an earlier server;
+        None if nothing was lost. Stays set until ``enqueued_again()``: a sweep that failed looks again."""
         server = self._server()
         if server is None:
             return self._lost_before
@@ -79,7 +79,7 @@ class BrokerWatch:
         now = timezone.now()
         if not self.run_id:
             # Whole seconds, rounded down: this is at or after the start (a file stamped in that
-            # second gets a doorbell it may not need, rather than none).
+            # second gets a task it may not need, rather than none).
             started = now - timedelta(seconds=float(server.get("uptime_in_seconds", 0)))
             self._lost_before = max(self._lost_before, started) if self._lost_before else started
         elif run_id != self.run_id:
@@ -88,12 +88,12 @@ class BrokerWatch:
                 run_id[:12],
                 self.run_id[:12],
             )
-            # Every doorbell set until now went to the old server or, since it came back, to the
+            # Every task set until now went to the old server or, since it came back, to the
             # new one: ring them all; those that reached the new server get a harmless second one.
             self._lost_before = now
         self.run_id = run_id
         return self._lost_before
 
-    def rung(self) -> None:
-        """The files lost with the old server have their doorbells again."""
+    def enqueued_again(self) -> None:
+        """The files lost with the old server have their tasks again."""
         self._lost_before = None

@@ -2,14 +2,14 @@
 
 For each message: read it, register every created object as an ImportFile (idempotent: a
 second notification of the same object finds the same row) in one transaction, ring the
-import task's doorbell once that transaction has committed, and only then delete the message.
+import task's task once that transaction has committed, and only then delete the message.
 A crash anywhere before the delete leaves the message in the queue, to be read again.
 
 The database, not the broker, is the source of truth: a file is ``pending`` until a worker
 has imported it. When the broker loses a task (Redis restarted without persistence, a publish
 that failed), the file is still pending, and the periodic sweep enqueues it again. The same
 sweep gives back files left ``running`` by a worker that died and whose message did not come
-back. Extra doorbells are harmless: the importer imports each file once.
+back. Extra tasks are harmless: the importer imports each file once.
 
 A broker that restarted empty (Redis without persistence) lost the tasks it held while the
 consumer saw nothing fail: each look compares the broker's ``run_id`` with the last one seen and,
@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from ingest.models import ImportFile, ImportStatus, RejectedMessage
+from ingest.models import ImportFile, ImportStatus, UnreadableMessage
 from ingest.services.importing import lifecycle
 from ingest.services.importing.enqueue import enqueue_import
 from ingest.services.importing.exceptions import DATABASE_GONE
@@ -43,11 +43,11 @@ from ingest.services.intake.broker_watch import BrokerWatch
 from ingest.services.intake.consumer_types import ConsumerOptions, MessageResult, RunSummary, sqs_client
 from ingest.services.intake.crash_points import crash_point
 from ingest.services.intake.error_output import register_error_object
-from ingest.services.intake.notifications import UnreadableMessage, parse_notification
+from ingest.services.intake.notifications import MessageUnreadable, parse_notification
 from ingest.services.intake.outages import Outage
 from ingest.services.intake.registration import ERRORS_REFUSAL, refusal, register_s3_object
-from ingest.services.intake.sweep import SweepClock, files_to_ring
-from ingest.services.observing.periodic import operator_sweep
+from ingest.services.intake.sweep import SweepClock, files_to_enqueue
+from ingest.services.observing.periodic import periodic_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class EventConsumer:
         echo: Callable[[str], None] | None = None,
         watch_broker: bool | None = None,
     ) -> None:
-        """``watch_broker``: look for broker restarts (default: when the doorbell is the Celery task)."""
+        """``watch_broker``: look for broker restarts (default: when the task is the Celery task)."""
         if not options.queue_url:
             raise ValueError("no queue URL: set INGEST_QUEUE_URL or pass --queue-url")
         if not 1 <= options.batch_size <= 10:
@@ -96,8 +96,8 @@ class EventConsumer:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    # --- the doorbell -----------------------------------------------------------------------
-    def _ring(self, import_file_id: int) -> None:
+    # --- the task -----------------------------------------------------------------------
+    def _enqueue(self, import_file_id: int) -> None:
         """After commit: enqueue the import. A broker that is down leaves the file pending for the sweep."""
         crash_point("consumer:before-enqueue")
         # Once a publish has failed, the rest of this round does not wait on the broker one file at a time.
@@ -116,7 +116,7 @@ class EventConsumer:
 
     def _schedule(self, import_file_id: int) -> None:
         ImportFile.objects.filter(pk=import_file_id).update(enqueued_at=timezone.now())
-        transaction.on_commit(partial(self._ring, import_file_id))
+        transaction.on_commit(partial(self._enqueue, import_file_id))
 
     # --- messages ---------------------------------------------------------------------------
     def receive(self) -> list[dict]:
@@ -146,7 +146,7 @@ class EventConsumer:
             receive_count = int(attributes.get("ApproximateReceiveCount", 1))
         except ValueError:
             receive_count = 1
-        RejectedMessage.objects.update_or_create(
+        UnreadableMessage.objects.update_or_create(
             queue_url=self.options.queue_url,
             message_id=message.get("MessageId", ""),
             defaults={
@@ -180,7 +180,7 @@ class EventConsumer:
         crash_point("consumer:before-registration")
         try:
             notification = parse_notification(message.get("Body", ""))
-        except UnreadableMessage as exc:
+        except MessageUnreadable as exc:
             return self._reject(message, result, str(exc), delete=delete)
         except Exception as exc:  # parsing is pure: whatever it raises is the body's fault, not a passing one
             return self._reject(message, result, f"unreadable message ({type(exc).__name__}: {exc})", delete=delete)
@@ -202,7 +202,9 @@ class EventConsumer:
                     error_file, _ = register_error_object(
                         obj.bucket, obj.key, etag=obj.etag, size=obj.size, event_time=obj.event_time
                     )
-                    lines.append(f"error file #{error_file.pk} {error_file}: {error_file.records_count} record(s)")
+                    lines.append(
+                        f"error-output file #{error_file.pk} {error_file}: {error_file.records_count} record(s)"
+                    )
                     continue
                 if reason:
                     refused.append(f"record {index} (s3://{obj.bucket}/{obj.key!r}): {reason}")
@@ -219,7 +221,7 @@ class EventConsumer:
             if refused:
                 result.rejected = "; ".join(refused)
                 self._record_rejection(message, result.rejected)
-        # The transaction has committed and the doorbells have rung: the message can go.
+        # The transaction has committed and the tasks have enqueued_again: the message can go.
         for line in lines:
             self.echo(line)
         if refused:
@@ -232,31 +234,33 @@ class EventConsumer:
         """Record a message that announces nothing usable, then let it go: it would never read better."""
         result.rejected = reason
         self._record_rejection(message, reason)
-        logger.error("rejected message %s: %s", result.message_id, reason)
-        self.echo(f"rejected message {result.message_id}: {reason}")
+        logger.error("unreadable message %s: %s", result.message_id, reason)
+        self.echo(f"unreadable message {result.message_id}: {reason}")
         result.deleted = self._delete(message) if delete else True
         return result
 
     # --- the sweep --------------------------------------------------------------------------
     def sweep(self, *, orphans_only: bool = False, broker_lost_before: datetime | None = None) -> list[int]:
         """Enqueue again the running files nobody imports (their importer died: see lifecycle),
-        unless ``orphans_only`` the pending files whose doorbell was lost, and the pending files
-        whose doorbell was set before ``broker_lost_before`` (lost with the broker's restart)."""
+        unless ``orphans_only`` the pending files whose task was lost, and the pending files
+        whose task was set before ``broker_lost_before`` (lost with the broker's restart)."""
         opts = self.options
         self._broker_failed_this_round = False
         with transaction.atomic():
-            to_ring = files_to_ring(
+            to_enqueue = files_to_enqueue(
                 requeue_after=opts.requeue_after,
                 max_redeliveries=opts.max_redeliveries,
                 abandoned_after=opts.abandoned_after,
                 orphans_only=orphans_only,
                 broker_lost_before=broker_lost_before,
             )
-            for pk in to_ring:
+            for pk in to_enqueue:
                 self._schedule(pk)
-        if to_ring:
-            self.echo(f"sweep: enqueued again {len(to_ring)} file(s): {', '.join(f'#{pk}' for pk in to_ring[:20])}")
-        return to_ring
+        if to_enqueue:
+            self.echo(
+                f"sweep: enqueued again {len(to_enqueue)} file(s): {', '.join(f'#{pk}' for pk in to_enqueue[:20])}"
+            )
+        return to_enqueue
 
     def maybe_sweep(self, *, force: bool = False) -> list[int]:
         """The full sweep every ``sweep_interval``; on PostgreSQL the running files in between, often."""
@@ -264,11 +268,11 @@ class EventConsumer:
         if not due:
             return []
         if due == "full":
-            operator_sweep()
+            periodic_jobs()
         lost_before = self.broker_watch.lost_before() if self.broker_watch else None
         try:
-            # While the broker is down, files wait for a doorbell: look for them at every check.
-            rung = self.sweep(
+            # While the broker is down, files wait for a task: look for them at every check.
+            enqueued_again = self.sweep(
                 orphans_only=due == "orphans" and not self.broker_outage.down, broker_lost_before=lost_before
             )
         except DATABASE_GONE as exc:
@@ -279,8 +283,8 @@ class EventConsumer:
             return []
         self.db_outage.recovered()
         if lost_before is not None and self.broker_watch:
-            self.broker_watch.rung()
-        return rung
+            self.broker_watch.enqueued_again()
+        return enqueued_again
 
     # --- draining ---------------------------------------------------------------------------
     def outstanding(self) -> int:
@@ -355,7 +359,7 @@ class EventConsumer:
                 summary.messages += 1
                 summary.registered += len(result.registered)
                 summary.rejected += 1 if result.rejected else 0
-            # Every handled message has committed (and rung): now they may go, in one call.
+            # Every handled message has committed (and enqueued_again): now they may go, in one call.
             self._delete_batch(handled)
             summary.swept += len(self.maybe_sweep())
             if once or (max_messages is not None and summary.messages >= max_messages):

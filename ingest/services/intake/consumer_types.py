@@ -56,7 +56,7 @@ class ConsumerOptions:
 class MessageResult:
     message_id: str
     registered: list[int] = field(default_factory=list)  # files this message created
-    enqueued: list[int] = field(default_factory=list)  # files it rang the doorbell for
+    enqueued: list[int] = field(default_factory=list)  # files it rang the task for
     ignored_events: int = 0  # records other than ObjectCreated
     test_event: bool = False
     rejected: str = ""  # why the message could not be read

@@ -1,5 +1,5 @@
-"""Firehose's rejected records: every object of its error output (``errors/{stream}/…``) registered,
-one ``RejectedRecord`` per line, as Firehose wrote it.
+"""Firehose's failed records: every object of its error output (``errors/{stream}/…``) registered,
+one ``FailedRecord`` per line, as Firehose wrote it.
 
 Firehose writes one JSON document per line (``attemptsMade``, ``arrivalTimestamp``,
 ``errorCode``, ``errorMessage``, ``attemptEndingTimestamp``, ``rawData``: base64 of the body
@@ -19,7 +19,7 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 
-from ingest.models import ErrorFile, RejectedRecord
+from ingest.models import ErrorOutputFile, FailedRecord
 from ingest.services.importing.sources import SourceMissing, open_source
 from ingest.services.observing import prometheus
 from transforms.streams import STREAM_NAMES
@@ -55,9 +55,9 @@ def _text(value: object, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
-def record_from_line(error_file: ErrorFile, line_number: int, raw: bytes) -> RejectedRecord:
-    """One line of an error-output object as a RejectedRecord (unsaved)."""
-    record = RejectedRecord(error_file=error_file, line_number=line_number, stream=error_file.stream)
+def record_from_line(error_file: ErrorOutputFile, line_number: int, raw: bytes) -> FailedRecord:
+    """One line of an error-output object as a FailedRecord (unsaved)."""
+    record = FailedRecord(error_file=error_file, line_number=line_number, stream=error_file.stream)
     try:
         doc = json.loads(raw)
         if not isinstance(doc, dict):
@@ -87,18 +87,18 @@ def register_error_object(
     size: int | None = None,
     event_time: datetime | None = None,
     registered_by: str = "notification",
-) -> tuple[ErrorFile, bool]:
+) -> tuple[ErrorOutputFile, bool]:
     """Register one error-output object and its records; a second call for the same content finds
-    the first one's ``ErrorFile`` (returns it with ``False``). Raises if the object cannot be
+    the first one's ``ErrorOutputFile`` (returns it with ``False``). Raises if the object cannot be
     read, so that the notification stays in its queue and comes back."""
     etag = etag.strip('"')
     lookup = {"bucket": bucket, "key": key, "etag": etag}
-    existing = ErrorFile.objects.filter(**lookup).first()
+    existing = ErrorOutputFile.objects.filter(**lookup).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            error_file = ErrorFile.objects.create(
+            error_file = ErrorOutputFile.objects.create(
                 **lookup,
                 stream=stream_of_error_key(key),
                 size=size,
@@ -111,17 +111,17 @@ def register_error_object(
                 # Gone or replaced before we read it: recorded, so the notification does not loop.
                 count = 0
                 error_file.error_message = str(exc)
-                logger.error("error file s3://%s/%s could not be read: %s", bucket, key, exc)
-            ErrorFile.objects.filter(pk=error_file.pk).update(
+                logger.error("error-output file s3://%s/%s could not be read: %s", bucket, key, exc)
+            ErrorOutputFile.objects.filter(pk=error_file.pk).update(
                 records_count=count, error_message=error_file.error_message
             )
             error_file.records_count = count
             transaction.on_commit(partial(prometheus.REJECTED.labels(error_file.stream or "unknown").inc, count))
     except IntegrityError:
         # Another consumer registered the same object meanwhile.
-        return ErrorFile.objects.get(**lookup), False
+        return ErrorOutputFile.objects.get(**lookup), False
     logger.warning(
-        "registered %s rejected record(s) of stream %s from s3://%s/%s",
+        "registered %s failed record(s) of stream %s from s3://%s/%s",
         count,
         error_file.stream or "?",
         bucket,
@@ -141,9 +141,9 @@ def _lines(stream) -> Iterator[bytes]:
         yield pending
 
 
-def _store_records(error_file: ErrorFile) -> int:
+def _store_records(error_file: ErrorOutputFile) -> int:
     count = 0
-    batch: list[RejectedRecord] = []
+    batch: list[FailedRecord] = []
     with open_source(error_file.bucket, error_file.key, error_file.etag) as stream:
         # Firehose's lines hold one record each (≤ 1 MiB of base64): read whole lines.
         for line_number, raw in enumerate(_lines(stream), start=1):
@@ -151,14 +151,14 @@ def _store_records(error_file: ErrorFile) -> int:
                 continue
             batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
             if len(batch) >= INSERT_BATCH:
-                RejectedRecord.objects.bulk_create(batch)
+                FailedRecord.objects.bulk_create(batch)
                 count += len(batch)
                 batch = []
-    RejectedRecord.objects.bulk_create(batch)
+    FailedRecord.objects.bulk_create(batch)
     return count + len(batch)
 
 
-def raw_event(record: RejectedRecord) -> bytes | None:
+def raw_event(record: FailedRecord) -> bytes | None:
     """The body System Two posted (decoded rawData); None when rawData is not base64."""
     try:
         return base64.b64decode(record.raw_data, validate=True)

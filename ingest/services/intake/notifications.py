@@ -30,7 +30,7 @@ _TIME_RE = re.compile(
 )
 
 
-class UnreadableMessage(ValueError):
+class MessageUnreadable(ValueError):
     """A message body that is not an S3 notification we can read; ``str(e)`` says why."""
 
 
@@ -65,10 +65,10 @@ def parse_event_time(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise UnreadableMessage(f"eventTime must be a string, not {type(value).__name__}")
+        raise MessageUnreadable(f"eventTime must be a string, not {type(value).__name__}")
     m = _TIME_RE.match(value.strip())
     if not m:
-        raise UnreadableMessage(f"eventTime {value!r} is not a timestamp")
+        raise MessageUnreadable(f"eventTime {value!r} is not a timestamp")
     year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = m.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     tz = UTC
@@ -78,7 +78,7 @@ def parse_event_time(value: object) -> datetime | None:
     try:
         moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
     except ValueError as exc:
-        raise UnreadableMessage(f"eventTime {value!r}: {exc}") from exc
+        raise MessageUnreadable(f"eventTime {value!r}: {exc}") from exc
     return moment.astimezone(UTC)
 
 
@@ -94,29 +94,29 @@ def _major_version(value: object) -> str:
 def _parse_record(record: object, index: int) -> ObjectEvent:
     where = f"Records[{index}]"
     if not isinstance(record, dict):
-        raise UnreadableMessage(f"{where} is not an object")
+        raise MessageUnreadable(f"{where} is not an object")
     version = record.get("eventVersion")
     if version is not None and _major_version(version) != SUPPORTED_MAJOR_VERSION:
-        raise UnreadableMessage(f"{where}: eventVersion {version!r} is not a 2.x S3 event")
+        raise MessageUnreadable(f"{where}: eventVersion {version!r} is not a 2.x S3 event")
     event_name = record.get("eventName")
     if not isinstance(event_name, str) or not event_name:
-        raise UnreadableMessage(f"{where}: no eventName")
+        raise MessageUnreadable(f"{where}: no eventName")
     s3 = record.get("s3")
     if not isinstance(s3, dict):
-        raise UnreadableMessage(f"{where}: no s3 member")
+        raise MessageUnreadable(f"{where}: no s3 member")
     bucket = s3.get("bucket") or {}
     obj = s3.get("object") or {}
     if not isinstance(bucket, dict) or not isinstance(obj, dict):
-        raise UnreadableMessage(f"{where}: s3.bucket and s3.object must be objects")
+        raise MessageUnreadable(f"{where}: s3.bucket and s3.object must be objects")
     bucket_name = bucket.get("name")
     raw_key = obj.get("key")
     if not isinstance(bucket_name, str) or not bucket_name:
-        raise UnreadableMessage(f"{where}: no s3.bucket.name")
+        raise MessageUnreadable(f"{where}: no s3.bucket.name")
     if not isinstance(raw_key, str) or not raw_key:
-        raise UnreadableMessage(f"{where}: no s3.object.key")
+        raise MessageUnreadable(f"{where}: no s3.object.key")
     size = obj.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
-        raise UnreadableMessage(f"{where}: s3.object.size {size!r} is not an integer")
+        raise MessageUnreadable(f"{where}: s3.object.size {size!r} is not an integer")
     name = event_name[3:] if event_name.startswith("s3:") else event_name
     return ObjectEvent(
         event_name=name,
@@ -135,12 +135,12 @@ def _parse_record(record: object, index: int) -> ObjectEvent:
 def _parse_eventbridge(doc: dict) -> Notification:
     detail = doc.get("detail")
     if not isinstance(detail, dict):
-        raise UnreadableMessage("EventBridge event without a detail object")
+        raise MessageUnreadable("EventBridge event without a detail object")
     bucket = (detail.get("bucket") or {}).get("name")
     obj = detail.get("object") or {}
     key = obj.get("key")
     if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
-        raise UnreadableMessage("EventBridge S3 event without detail.bucket.name and detail.object.key")
+        raise MessageUnreadable("EventBridge S3 event without detail.bucket.name and detail.object.key")
     # EventBridge keys are not URL-encoded.
     detail_type = str(doc.get("detail-type", ""))
     name = "ObjectCreated:" + str(detail.get("reason", "")) if detail_type == "Object Created" else detail_type
@@ -167,26 +167,26 @@ def _load(body: str | bytes, what: str) -> object:
     try:
         return json.loads(body)
     except (ValueError, TypeError) as exc:
-        raise UnreadableMessage(f"{what} is not JSON: {exc}") from exc
+        raise MessageUnreadable(f"{what} is not JSON: {exc}") from exc
     except RecursionError:
-        raise UnreadableMessage(f"{what} is nested too deeply to read") from None
+        raise MessageUnreadable(f"{what} is nested too deeply to read") from None
 
 
 def parse_notification(body: str | bytes) -> Notification:
-    """What a message body announces; raises UnreadableMessage for anything else."""
+    """What a message body announces; raises MessageUnreadable for anything else."""
     doc = _load(body, "the message body")
     if isinstance(doc, dict) and doc.get("Type") == "Notification" and "Message" in doc:
         message = doc["Message"]
         doc = _load(message, "the SNS Message") if isinstance(message, str | bytes) else message
     if not isinstance(doc, dict):
-        raise UnreadableMessage(f"the message body is a JSON {type(doc).__name__}, not an object")
+        raise MessageUnreadable(f"the message body is a JSON {type(doc).__name__}, not an object")
     if doc.get("Event") == "s3:TestEvent":
         return Notification(is_test_event=True)
     if doc.get("source") == "aws.s3" and "detail" in doc:
         return _parse_eventbridge(doc)
     records = doc.get("Records")
     if not isinstance(records, list):
-        raise UnreadableMessage("not an S3 notification: no Records list")
+        raise MessageUnreadable("not an S3 notification: no Records list")
     if not records:
-        raise UnreadableMessage("an S3 notification with no records")
+        raise MessageUnreadable("an S3 notification with no records")
     return Notification(events=tuple(_parse_record(r, i) for i, r in enumerate(records)))

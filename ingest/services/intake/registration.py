@@ -57,7 +57,7 @@ class S3Object:
 # Firehose writes the records its transform rejected here (errors/{stream}/processing-failed/...).
 ERRORS_PREFIX = "errors/"
 # Not a file to import: the consumer hands these to ingest.services.intake.error_output.register_error_object.
-ERRORS_REFUSAL = "errors/ object: Firehose's error output, kept as rejected records"
+ERRORS_REFUSAL = "errors/ object: Firehose's error output, kept as failed records"
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 

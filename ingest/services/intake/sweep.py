@@ -1,10 +1,10 @@
 """The consumer's sweep: which files to enqueue again, and when to look.
 
-What the consumer looks for, because the broker is only a doorbell:
+What the consumer looks for, because the broker is only a task:
 
-* pending files whose doorbell was lost (a publish failed while Redis was down, Redis restarted
+* pending files whose task was lost (a publish failed while Redis was down, Redis restarted
   without persistence, a consumer died between commit and enqueue): every ``sweep_interval``;
-* pending files whose doorbell was lost with the broker's restart (``broker_watch``): every time
+* pending files whose task was lost with the broker's restart (``broker_watch``): every time
   the consumer looks;
 * running files whose importer died (``lifecycle.requeue_orphans``): on PostgreSQL, where one
   ``SKIP LOCKED`` query tells, every ``orphan_check_interval`` too, so that a dead worker's file
@@ -24,12 +24,12 @@ from django.utils import timezone
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.importing import lifecycle
 
-# A file registered without a doorbell (its publish failed) gets one from the sweep after this long,
+# A file registered without a task (its publish failed) gets one from the sweep after this long,
 # so that the sweep does not race the registrar that is about to ring it.
 UNENQUEUED_GRACE_SECONDS = 5.0
 
 
-def lost_doorbells(*, requeue_after: float, limit: int = 1000) -> list[int]:
+def lost_tasks(*, requeue_after: float, limit: int = 1000) -> list[int]:
     now = timezone.now()
     return list(
         ImportFile.objects.filter(status=ImportStatus.PENDING)
@@ -42,7 +42,7 @@ def lost_doorbells(*, requeue_after: float, limit: int = 1000) -> list[int]:
 
 
 def lost_with_the_broker(before: datetime, *, limit: int = 10_000) -> list[int]:
-    """Pending files whose doorbell was set, or whose retry (due later) was scheduled, before
+    """Pending files whose task was set, or whose retry (due later) was scheduled, before
     ``before``: the broker that held them is gone (see broker_watch)."""
     return list(
         ImportFile.objects.filter(status=ImportStatus.PENDING)
@@ -52,7 +52,7 @@ def lost_with_the_broker(before: datetime, *, limit: int = 10_000) -> list[int]:
     )
 
 
-def files_to_ring(
+def files_to_enqueue(
     *,
     requeue_after: float,
     max_redeliveries: int,
@@ -61,14 +61,14 @@ def files_to_ring(
     broker_lost_before: datetime | None = None,
 ) -> list[int]:
     """The files to enqueue again (orphans first, back to pending); run it in the transaction that
-    schedules their doorbells."""
+    schedules their tasks."""
     orphans = lifecycle.requeue_orphans(max_redeliveries=max_redeliveries, abandoned_after=abandoned_after)
-    to_ring = list(orphans.requeued)
+    to_enqueue = list(orphans.requeued)
     if not orphans_only:
-        to_ring += lost_doorbells(requeue_after=requeue_after)
+        to_enqueue += lost_tasks(requeue_after=requeue_after)
     if broker_lost_before is not None:
-        to_ring += lost_with_the_broker(broker_lost_before)
-    return list(dict.fromkeys(to_ring))
+        to_enqueue += lost_with_the_broker(broker_lost_before)
+    return list(dict.fromkeys(to_enqueue))
 
 
 class SweepClock:

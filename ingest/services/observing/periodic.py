@@ -29,7 +29,7 @@ def log_freshness() -> list[str]:
     return lines
 
 
-def operator_sweep() -> None:
+def periodic_jobs() -> None:
     """Never raises: the consumer's loop must go on."""
     try:
         delivered, failed = dispatch_undelivered()

@@ -3,7 +3,7 @@
 Counters and histograms are updated by the process that does the work (the Celery worker after
 an import commits, the consumer, the redrive) and, with ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn
 workers, Celery prefork children), written to files there that the endpoint sums up. Gauges that
-describe the database (pending files, rejected records, freshness) are read from it at scrape
+describe the database (pending files, failed records, freshness) are read from it at scrape
 time, by one process, with a few aggregate queries.
 """
 
@@ -38,7 +38,7 @@ EVENT_LAG = Histogram(
 )
 REJECTED = Counter("ingest_rejected_records_registered", "Records read from Firehose's error output.", ["stream"])
 REDRIVEN = Counter(
-    "ingest_redriven_records", "Rejected records redriven, by outcome: passed, failed.", ["stream", "outcome"]
+    "ingest_redriven_records", "Failed records redriven, by outcome: passed, failed.", ["stream", "outcome"]
 )
 CHANGES = Counter(
     "ingest_change_notifications", "Change notifications sent, by outcome: delivered, failed.", ["outcome"]
@@ -92,7 +92,7 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from django.db.models import Count
 
-        from ingest.models import ChangeNotification, RejectedRecord, RejectedStatus
+        from ingest.models import ChangeNotification, FailedRecord, FailedRecordStatus
         from ingest.services.observing.freshness import stream_freshness
 
         items = stream_freshness()
@@ -122,10 +122,10 @@ class DatabaseCollector(Collector):
         yield from (pending, failed, age, event_age, event_p95)
 
         rejected = GaugeMetricFamily(
-            "ingest_rejected_records", "Rejected records waiting for a redrive (still failing).", labels=["stream"]
+            "ingest_rejected_records", "Failed records waiting for a redrive (still failing).", labels=["stream"]
         )
         rows = (
-            RejectedRecord.objects.filter(status=RejectedStatus.REJECTED)
+            FailedRecord.objects.filter(status=FailedRecordStatus.REJECTED)
             .values_list("stream")
             .order_by()
             .annotate(n=Count("id"))

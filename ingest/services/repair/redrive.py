@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ingest.models import ImportFile, RejectedRecord, RejectedStatus
+from ingest.models import FailedRecord, FailedRecordStatus, ImportFile
 from ingest.services.importing.enqueue import enqueue_import
 from ingest.services.importing.sources import s3_storage
 from ingest.services.intake.error_output import raw_event
@@ -55,7 +55,7 @@ class StreamRedrive:
 class RedriveReport:
     dry_run: bool
     streams: dict[str, StreamRedrive] = field(default_factory=dict)
-    unknown_stream: int = 0  # records whose error file names no stream: nothing to transform them for
+    unknown_stream: int = 0  # records whose error-output file names no stream: nothing to transform them for
 
     @property
     def passed(self) -> int:
@@ -70,7 +70,7 @@ class RedriveReport:
         return [pk for s in self.streams.values() for pk in s.files]
 
 
-def transform_again(record: RejectedRecord, stream: str) -> tuple[str | None, str]:
+def transform_again(record: FailedRecord, stream: str) -> tuple[str | None, str]:
     """The record's System One line by today's transform, or None and the reason it fails."""
     body = raw_event(record)
     if body is None:
@@ -81,7 +81,7 @@ def transform_again(record: RejectedRecord, stream: str) -> tuple[str | None, st
         return None, str(exc)
 
 
-def _write_file(bucket: str, stream: str, records: list[RejectedRecord], lines: list[str]) -> tuple[str, str, int]:
+def _write_file(bucket: str, stream: str, records: list[FailedRecord], lines: list[str]) -> tuple[str, str, int]:
     """Put the System One file; returns (key, etag, size). Same records and lines, same key and bytes."""
     digest = hashlib.sha256()
     for record, line in zip(records, lines, strict=True):
@@ -104,17 +104,17 @@ def _chunk(
 ) -> int | None:
     """Redrive one chunk; returns the last record id seen, None when there was nothing left."""
     with transaction.atomic():
-        records_qs = RejectedRecord.objects.filter(
-            status=RejectedStatus.REJECTED, stream=stream, pk__gt=after_id, **filters
+        records_qs = FailedRecord.objects.filter(
+            status=FailedRecordStatus.REJECTED, stream=stream, pk__gt=after_id, **filters
         ).order_by("pk")
         if connection.features.has_select_for_update_skip_locked:
             records_qs = records_qs.select_for_update(skip_locked=True, of=("self",))
         records = list(records_qs[:chunk_size])
         if not records:
             return None
-        passed: list[RejectedRecord] = []
+        passed: list[FailedRecord] = []
         lines: list[str] = []
-        failing: list[RejectedRecord] = []
+        failing: list[FailedRecord] = []
         now = timezone.now()
         for record in records:
             line, reason = transform_again(record, stream)
@@ -145,22 +145,22 @@ def _chunk(
                     "registered_by": "redrive",
                 },
             )
-            RejectedRecord.objects.filter(pk__in=[r.pk for r in passed]).update(
-                status=RejectedStatus.REDRIVEN,
+            FailedRecord.objects.filter(pk__in=[r.pk for r in passed]).update(
+                status=FailedRecordStatus.REDRIVEN,
                 redriven_in=import_file,
                 reason="",
                 redrive_attempts=F("redrive_attempts") + 1,
                 last_redrive_at=now,
             )
             result.files.append(import_file.pk)
-            transaction.on_commit(partial(_ring, enqueue, import_file.pk))
-        RejectedRecord.objects.bulk_update(failing, ["reason", "redrive_attempts", "last_redrive_at"], batch_size=1000)
+            transaction.on_commit(partial(_enqueue, enqueue, import_file.pk))
+        FailedRecord.objects.bulk_update(failing, ["reason", "redrive_attempts", "last_redrive_at"], batch_size=1000)
         transaction.on_commit(partial(prometheus.REDRIVEN.labels(stream, "passed").inc, len(passed)))
         transaction.on_commit(partial(prometheus.REDRIVEN.labels(stream, "failed").inc, len(failing)))
         return records[-1].pk
 
 
-def _ring(enqueue: Callable[[int], None], import_file_id: int) -> None:
+def _enqueue(enqueue: Callable[[int], None], import_file_id: int) -> None:
     try:
         enqueue(import_file_id)
     except Exception as exc:  # the file is registered and pending: the consumer's sweep enqueues it
@@ -179,7 +179,7 @@ def redrive(
     enqueue: Callable[[int], None] = enqueue_import,
     bucket: str | None = None,
 ) -> RedriveReport:
-    """Run today's transform again over the rejected records that match (``since``/``until`` on
+    """Run today's transform again over the failed records that match (``since``/``until`` on
     their arrival time); see the module docstring. ``dry_run`` says what would pass and changes nothing."""
     if stream is not None and stream not in STREAM_NAMES:
         raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
@@ -192,7 +192,9 @@ def redrive(
         filters["pk__in"] = list(record_ids)
     bucket = bucket or settings.INGEST_BUCKET
     report = RedriveReport(dry_run=dry_run)
-    report.unknown_stream = RejectedRecord.objects.filter(status=RejectedStatus.REJECTED, stream="", **filters).count()
+    report.unknown_stream = FailedRecord.objects.filter(
+        status=FailedRecordStatus.REJECTED, stream="", **filters
+    ).count()
     for name in [stream] if stream else STREAM_NAMES:
         result = StreamRedrive(name)
         after = 0
