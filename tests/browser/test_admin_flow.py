@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ingest.models import ImportFile, ImportStatus
-from tests.admin.factories import HOSTILE_LINE, failed_after_line_errors, imported_file, write_orders_file
+from tests.ingest.admin.factories import HOSTILE_LINE, failed_after_line_errors, imported_file, write_orders_file
 
 pytestmark = pytest.mark.browser
 

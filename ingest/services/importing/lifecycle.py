@@ -1,5 +1,5 @@
 """The life of an ImportFile, in one place: every write of a file's or an attempt's status is here
-and nowhere else (tests/ingest/test_lifecycle.py reads the code of ingest/ to keep it so).
+and nowhere else (tests/ingest/importing/test_lifecycle.py reads the code of ingest/ to keep it so).
 
     pending ──show_running──▶ running ──finish──▶ imported | imported_with_errors
        ▲                         │

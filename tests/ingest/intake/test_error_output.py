@@ -11,7 +11,7 @@ from ingest.models import ErrorOutputFile, FailedRecord, ImportFile
 from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
 from ingest.testing.aws import aws_clients
 from ingest.testing.samples import order_events
-from tests.operators.helpers import invalid_order, land_rejected
+from tests.ingest.helpers import invalid_order, land_rejected
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

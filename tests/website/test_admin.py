@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.admin.factories import make_file, make_website_rows
+from tests.ingest.admin.factories import make_file, make_website_rows
 from website.models import MODELS_BY_STREAM, Customer, Order, OrderLine
 
 MODELS = sorted(MODELS_BY_STREAM.values(), key=lambda m: m._meta.model_name)

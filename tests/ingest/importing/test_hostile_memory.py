@@ -29,7 +29,7 @@ from transforms.system_one.writer import write_record
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PEAK_RSS_LIMIT_MB = 150
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 CHILD = """
 import json, sys

@@ -25,7 +25,7 @@ from ingest.models import ImportFile, ImportLineError
 from ingest.testing.utilities import free_port
 from website.models import MODELS_BY_STREAM
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Each test runs the whole demo in a subprocess.
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from ingest.admin import INLINE_LINE_ERRORS
 from ingest.models import ImportAttempt, ImportFile, ImportStatus
-from tests.admin.factories import (
+from tests.ingest.admin.factories import (
     HOSTILE_LINE,
     add_line_errors,
     failed_file,

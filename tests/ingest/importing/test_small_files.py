@@ -13,7 +13,7 @@ from ingest.services.importing import lifecycle
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
 from ingest.testing.database import held_by_another_worker
-from tests.ingest.test_importing import ev, order, write
+from tests.ingest.importing.test_run import ev, order, write
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

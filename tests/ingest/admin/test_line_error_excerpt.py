@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from ingest.admin import RAW_LINE_DISPLAY_CHARS
 from ingest.models import ImportLineError, ImportStatus
-from tests.admin.factories import make_file
+from tests.ingest.admin.factories import make_file
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEV_ONLY = {"moto", "pytest", "pytest_django", "hypothesis", "playwright", "psutil", "hcl2", "requests"}
 HARNESS = ("ingest/demo/", "ingest/testing/")
 # The command that runs the demo is the one door from the pipeline to the harness.

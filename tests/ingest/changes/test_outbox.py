@@ -15,7 +15,7 @@ from ingest.services.changes.signals import rows_changed
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
 from ingest.services.repair.reimport import reimport_files
-from tests.operators.helpers import import_local, orders_at
+from tests.ingest.helpers import import_local, orders_at
 from transforms.system_one.writer import write_record
 from website.models import Order
 
@@ -157,7 +157,7 @@ def test_with_no_receiver_the_outbox_is_marked_delivered_and_keeps_its_keys(tmp_
 
 
 def test_composite_keys_are_stored_as_arrays(receiver, tmp_path):
-    from tests.ingest.test_importing import ev, line_data, write
+    from tests.ingest.importing.test_run import ev, line_data, write
 
     lines = [ev("order-lines", {"orderNumber": "SO-c", "lineNumber": n}, line_data()) for n in (1, 2)]
     f, _ = register_local_file(write(tmp_path, "order-lines", lines))

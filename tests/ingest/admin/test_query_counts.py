@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ingest.models import ImportAttempt, ImportStatus, UnreadableMessage
-from tests.admin.factories import add_line_errors, make_file, make_files, make_website_rows
+from tests.ingest.admin.factories import add_line_errors, make_file, make_files, make_website_rows
 from website.models import MODELS_BY_STREAM
 
 PAGES = [

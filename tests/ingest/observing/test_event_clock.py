@@ -18,7 +18,7 @@ from ingest.services.observing.event_clock import LAG_BUCKETS, EventClock, bucke
 from ingest.services.observing.freshness import stream_freshness
 from ingest.services.observing.hourly import hourly_series
 from ingest.services.observing.periodic import log_freshness
-from tests.operators.helpers import import_local, orders_at
+from tests.ingest.helpers import import_local, orders_at
 from transforms.streams import STREAMS
 from transforms.system_one.writer import write_record
 

@@ -23,8 +23,8 @@ from ingest.models import (
     FailedRecordStatus,
     ImportFile,
 )
-from tests.admin.factories import make_file
-from tests.operators.helpers import import_local, invalid_order, new_bucket, orders_at
+from tests.ingest.admin.factories import make_file
+from tests.ingest.helpers import import_local, invalid_order, new_bucket, orders_at
 from transforms.streams import STREAM_NAMES
 
 HOSTILE = '<script>alert("x")</script>'

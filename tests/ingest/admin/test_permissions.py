@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from ingest.models import ImportStatus
-from tests.admin.factories import make_file
+from tests.ingest.admin.factories import make_file
 
 ADMIN_PAGES = [
     "admin:index",

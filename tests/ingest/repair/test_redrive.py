@@ -21,7 +21,7 @@ from ingest.services.intake.registration import S3Object, register_s3_object
 from ingest.services.repair.redrive import redrive
 from ingest.testing.aws import aws_clients
 from ingest.testing.samples import order_events
-from tests.operators.helpers import BUG_MESSAGE, error_keys, invalid_order, land_rejected, new_bucket
+from tests.ingest.helpers import BUG_MESSAGE, error_keys, invalid_order, land_rejected, new_bucket
 from website.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)

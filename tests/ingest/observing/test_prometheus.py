@@ -16,11 +16,11 @@ from prometheus_client import REGISTRY
 from ingest.models import FailedRecord
 from ingest.models.failed_records import ErrorOutputFile
 from ingest.services.observing.prometheus import exposition
-from tests.operators.helpers import import_local, orders_at
+from tests.ingest.helpers import import_local, orders_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "s3cret-metrics-token"
 
 

@@ -17,7 +17,7 @@ from ingest.models import ImportFile, ImportStatus
 from ingest.services.importing import lifecycle
 from ingest.services.importing.lifecycle import Lost
 
-INGEST = Path(__file__).resolve().parents[2] / "ingest"
+INGEST = Path(__file__).resolve().parents[3] / "ingest"
 LIFECYCLE = INGEST / "services" / "importing" / "lifecycle.py"
 WRITERS = {"update", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update"}
 MODELS = {"ImportFile", "ImportAttempt"}

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.observing.freshness import stream_freshness
 from ingest.services.observing.percentiles import percentile
-from tests.admin.factories import make_file, make_files
+from tests.ingest.admin.factories import make_file, make_files
 from transforms.streams import STREAM_NAMES
 
 
