@@ -9,6 +9,13 @@ from django.core.exceptions import ImproperlyConfigured
 PRODUCTION = os.environ.get("DJANGO_ENV", "development").strip().lower() == "production"
 
 
+def aws_retries(max_attempts: int) -> dict:
+    """botocore's retry settings for ``AWS_MAX_ATTEMPTS`` as the AWS SDKs mean it: every attempt,
+    the first included. botocore's own ``max_attempts`` key counts the retries only (one more
+    attempt than it says); ``total_max_attempts`` is the SDKs' meaning."""
+    return {"total_max_attempts": max(1, max_attempts), "mode": "standard"}
+
+
 def env_str(name: str, default: str = "", *, required_in_production: bool = False) -> str:
     value = os.environ.get(name)
     if value is None or value == "":

@@ -13,7 +13,16 @@ import dj_database_url
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
-from website.env import PRODUCTION, env_bool, env_float, env_int, env_list, env_str, require_production_safe
+from website.env import (
+    PRODUCTION,
+    aws_retries,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    require_production_safe,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -137,6 +146,7 @@ AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "") or None
 AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 5.0)
 AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 30.0)
+# All attempts of one call, the first included (the AWS SDKs' meaning; website/env.py aws_retries).
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5)
 
 INGEST_BUCKET = env_str("INGEST_BUCKET", "erp-ingest-local", required_in_production=True)
@@ -146,7 +156,7 @@ INGEST_BOTO_CONFIG = BotoConfig(
     region_name=AWS_REGION,
     connect_timeout=AWS_CONNECT_TIMEOUT,
     read_timeout=AWS_READ_TIMEOUT,
-    retries={"max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"},
+    retries=aws_retries(AWS_MAX_ATTEMPTS),
 )
 
 STORAGES = {

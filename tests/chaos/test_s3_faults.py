@@ -29,7 +29,7 @@ LINES = 300
 def test_s3_faults_are_retried_with_backoff_and_nothing_is_imported_until_they_stop(chaos_pipeline, capsys):
     p = chaos_pipeline
     worker = p.start_worker(
-        AWS_MAX_ATTEMPTS="1",  # botocore's own retry once, so that the task's retries show
+        AWS_MAX_ATTEMPTS="2",  # two attempts (botocore retries once), so that the task's retries show
         AWS_READ_TIMEOUT="1",
         INGEST_RETRY_BACKOFF_SECONDS="0.3",
         INGEST_RETRY_BACKOFF_MAX_SECONDS="2",
@@ -73,6 +73,6 @@ def test_s3_faults_are_retried_with_backoff_and_nothing_is_imported_until_they_s
 
     assert Order.objects.count() == LINES * len(FAULTS)
     with capsys.disabled():
-        print("\nS3 faults (worker: AWS_MAX_ATTEMPTS=1, read timeout 1 s, task backoff 0.3-2 s):")
+        print("\nS3 faults (worker: AWS_MAX_ATTEMPTS=2, read timeout 1 s, task backoff 0.3-2 s):")
         for label, faults, retries, recovery in figures:
             print(f"  {label:<22} faults {faults:>3}  task retries {retries:>3}  imported after {recovery:.2f} s")

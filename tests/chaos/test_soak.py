@@ -54,7 +54,7 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
     p.consumer_args = tuple(str(x) for pair in sweep.items() for x in pair)
     p.worker_env = {
         # Short retries so that a fault costs seconds; the sizes of production are in settings.
-        "AWS_MAX_ATTEMPTS": "2",
+        "AWS_MAX_ATTEMPTS": "3",  # all attempts: botocore retries twice, as before
         "AWS_READ_TIMEOUT": "2",
         "INGEST_RETRY_BACKOFF_SECONDS": "0.5",
         "INGEST_RETRY_BACKOFF_MAX_SECONDS": "4",

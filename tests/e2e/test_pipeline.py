@@ -233,7 +233,7 @@ def test_transient_failures_retry_in_the_worker_then_fail_and_reimport_recovers(
     # This worker cannot reach S3: every attempt is a transient failure, retried with backoff.
     worker = pipeline.start_worker(
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
-        AWS_MAX_ATTEMPTS="1",
+        AWS_MAX_ATTEMPTS="2",  # all attempts: one retry of botocore's own
         AWS_CONNECT_TIMEOUT="1",
         INGEST_TASK_MAX_RETRIES="2",
         INGEST_RETRY_BACKOFF_SECONDS="0.2",

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 
+from website.env import aws_retries
+
 
 def sqs_client(wait_time_seconds: int = 20):
     """An SQS client whose read timeout outlasts a long poll, with the project's endpoint and retries."""
@@ -18,7 +20,7 @@ def sqs_client(wait_time_seconds: int = 20):
         region_name=settings.AWS_REGION,
         connect_timeout=settings.AWS_CONNECT_TIMEOUT,
         read_timeout=max(settings.AWS_READ_TIMEOUT, wait_time_seconds + 10),
-        retries={"max_attempts": settings.AWS_MAX_ATTEMPTS, "mode": "standard"},
+        retries=aws_retries(settings.AWS_MAX_ATTEMPTS),
     )
     return boto3.client("sqs", endpoint_url=settings.AWS_ENDPOINT_URL, config=config)
 
