@@ -52,10 +52,16 @@ def retry_countdown(task, retries: int, draw: Callable[[float, float], float] = 
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
-def import_file_task(self, import_file_id: int, trigger: str = "task", busy: int = 0) -> dict:
+def import_file_task(self, import_file_id: int, trigger: str = "task", busy: int = 0, **newer: object) -> dict:
     """Import one ImportFile. ``trigger`` names why it runs in the attempt it records (``task``,
     ``reimport``, ``sweep``); ``busy``: how many times the file was found locked by another worker
-    (counted apart from the retries of failures, see ``_busy``)."""
+    (counted apart from the retries of failures, see ``_busy``).
+
+    ``newer``: keyword arguments a newer release sends that this one does not know. During a rolling
+    deploy old and new workers share the queue; a message must not fail (and its file wait for the
+    sweep) because its sender was newer. They are logged and ignored."""
+    if newer:
+        logger.info("file %s: ignoring task arguments this release does not know: %s", import_file_id, sorted(newer))
     request = self.request
     run = TaskRun(
         import_file_id,

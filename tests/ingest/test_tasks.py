@@ -209,3 +209,14 @@ def test_busy_file_is_retried_not_failed(bucket, settings):
     f.refresh_from_db()
     assert f.status in ("pending", "running") and f.attempts.count() == 0
     assert import_file_task.apply(args=[f.pk]).get()["status"] == "imported"
+
+
+def test_a_message_from_a_newer_release_with_arguments_this_one_does_not_know_still_imports(bucket, settings):
+    """Rolling deploy: a newer producer's keyword arguments are ignored, not a TypeError that fails
+    the message."""
+    f = put_file(bucket, settings)
+    result = import_file_task.apply(
+        args=[f.pk], kwargs={"trigger": "task", "priority_hint": "backfill", "batch_of": [f.pk]}
+    ).get()
+    assert result["status"] == ImportStatus.IMPORTED
+    assert Order.objects.count() == 5
