@@ -2,8 +2,9 @@
 
 Django's autodiscovery imports this package; it imports every module that registers an admin:
 imports (files, attempts, re-import, freshness page), line_errors, unreadable_messages, and the
-operators' admin (ingest/admin/failed_records.py: failed records and their redrive). raw_lines holds
-how text from files is shown.
+operators' admin (failed_records: Firehose's error output and the redrive; change_notifications:
+the outbox). raw_lines holds how text from files is shown; helpers, views and charts the building
+blocks, the freshness dashboard and its SVG charts.
 
 Everything here is read-only: the ingest writes these tables, people only look and re-import.
 Text that comes from files (keys, raw lines, error messages) is escaped: ``format_html`` and
@@ -28,6 +29,7 @@ from ingest.admin.raw_lines import INLINE_LINE_ERRORS, RAW_LINE_DISPLAY_CHARS, r
 __all__ = [
     "INLINE_LINE_ERRORS",
     "RAW_LINE_DISPLAY_CHARS",
+    "change_notifications",
     "failed_records",
     "imports",
     "line_errors",

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from ingest.admin.helpers import BigTableAdmin, import_file_link, status_badge, truncate
 from ingest.admin.raw_lines import raw_line_block
-from ingest.models import ChangeNotification, ErrorOutputFile, FailedRecord, FailedRecordStatus
+from ingest.models import ErrorOutputFile, FailedRecord, FailedRecordStatus
 from ingest.services.intake.error_output import raw_event
 from ingest.services.repair.redrive import redrive
 
@@ -132,34 +132,3 @@ class ErrorOutputFileAdmin(BigTableAdmin):
         "created_at",
     )
     readonly_fields = fields
-
-
-@admin.register(ChangeNotification)
-class ChangeNotificationAdmin(BigTableAdmin):
-    """The change outbox: what each import changed, and whether the website's receivers got it."""
-
-    list_display = ("id", "stream", "import_link", "part", "created_at", "delivered_at", "attempts", "error_display")
-    list_filter = ("stream",)
-    sortable_by = ("created_at", "id")
-    search_fields = ("=import_file__id",)
-    fields = (
-        "stream",
-        "import_link",
-        "part",
-        "created_at",
-        "delivered_at",
-        "attempts",
-        "last_error",
-        "created_keys",
-        "updated_keys",
-        "deleted_keys",
-    )
-    readonly_fields = fields
-
-    @admin.display(description="import")
-    def import_link(self, obj: ChangeNotification):
-        return import_file_link(obj.import_file_id)
-
-    @admin.display(description="last error")
-    def error_display(self, obj: ChangeNotification) -> str:
-        return truncate(obj.last_error, 120)
