@@ -19,6 +19,7 @@ from django.contrib import admin
 admin.site.index_template = "admin/ingest/site_index.html"
 
 from ingest.admin import (  # noqa: E402
+    change_notifications,
     failed_records,
     imports,
     line_errors,
