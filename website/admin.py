@@ -8,6 +8,7 @@ indexed natural key, and no full COUNT(*) (see ``ingest.admin.helpers.BigTableAd
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -93,6 +94,21 @@ class SourceRowAdmin(BigTableAdmin):
     @admin.display(description="last import")
     def last_import_column(self, obj: Model):
         return import_file_link(obj.last_import_id)
+
+    # The row's page shows the unknown fields of its event (source_extras) as indented JSON, last.
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "unknown_fields")
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f not in ("source_extras", "unknown_fields")]
+        return [*fields, "unknown_fields"]
+
+    @admin.display(description="unknown fields (source_extras)")
+    def unknown_fields(self, obj: Model):
+        extras = getattr(obj, "source_extras", None)
+        if extras is None:
+            return "-"
+        return format_html("<pre>{}</pre>", json.dumps(extras, indent=2, ensure_ascii=False, sort_keys=True))
 
 
 @admin.register(Customer)

@@ -71,6 +71,10 @@ class SourceTracked(models.Model):
     source_occurred_at = models.DateTimeField(null=True, blank=True)
     is_deleted = models.BooleanField(default=False)
     is_placeholder = models.BooleanField(default=False)
+    # The members of the applied event's data that the contract does not (yet) name, as sent;
+    # NULL when there were none. Replaced with each applied version; ``manage.py adopt_field``
+    # moves one into its new column (docs/operations.md, "Adopting a new field").
+    source_extras = models.JSONField(null=True, blank=True)
     last_import = models.ForeignKey(
         "ingest.ImportFile",
         on_delete=models.SET_NULL,

@@ -1,8 +1,9 @@
 """The ingest in Django admin: every import, its attempts and bad lines, re-import, freshness.
 
 Django's autodiscovery imports this package; it imports every module that registers an admin:
-imports (files, attempts, re-import, freshness page), line_errors, unreadable_messages, and the
-operators' admin (failed_records: Firehose's error output and the redrive; change_notifications:
+imports (files, attempts, re-import, freshness page), line_errors, unreadable_messages,
+contract_drift and envelope_extras (System Two's unknown fields and failed records per stream), and
+the operators' admin (failed_records: Firehose's error output and the redrive; change_notifications:
 the outbox). raw_lines holds how text from files is shown; helpers, views and charts the building
 blocks, the freshness dashboard and its SVG charts.
 
@@ -20,6 +21,7 @@ admin.site.index_template = "admin/ingest/site_index.html"
 
 from ingest.admin import (  # noqa: E402
     change_notifications,
+    contract_drift,
     failed_records,
     imports,
     line_errors,
@@ -31,6 +33,7 @@ __all__ = [
     "INLINE_LINE_ERRORS",
     "RAW_LINE_DISPLAY_CHARS",
     "change_notifications",
+    "contract_drift",
     "failed_records",
     "imports",
     "line_errors",

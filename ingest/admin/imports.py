@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ingest.admin import views as admin_views
+from ingest.admin.envelope_extras import EnvelopeExtrasInline
 from ingest.admin.helpers import (
     BigTableAdmin,
     ReadOnlyAdminMixin,
@@ -139,7 +140,7 @@ class ImportFileAdmin(BigTableAdmin):
     search_fields = ("key__startswith",)
     search_help_text = "The start of the key (orders/2026/11/27/…), an s3://bucket/key URI, or a file id."
     actions = ["reimport_selected"]
-    inlines = (ImportAttemptInline, ImportLineErrorInline)
+    inlines = (ImportAttemptInline, ImportLineErrorInline, EnvelopeExtrasInline)
     fieldsets = (
         (
             "File",

@@ -5,6 +5,7 @@
 - ``failed_records``: Firehose's error output and the redrive of its records
 - ``clock``: the ERP clock of every import (freshness, lag counts)
 - ``changes``: the outbox of changed keys
+- ``contract_drift``: what System Two sends that the contract does not name (unknown fields, envelope extras)
 - ``local_api``: the local import API's replay guard
 - ``streams``: the stream choices, from transforms/streams.json
 
@@ -13,6 +14,7 @@ The modules import ``imports`` and ``streams`` only, never this package, so ther
 
 from ingest.models.changes import ChangeNotification
 from ingest.models.clock import EventLagCount, ImportEventClock
+from ingest.models.contract_drift import EnvelopeExtras, FieldScope, UnknownField
 from ingest.models.failed_records import ErrorOutputFile, FailedRecord, FailedRecordStatus
 from ingest.models.imports import DONE_STATUSES, ImportAttempt, ImportCounts, ImportFile, ImportLineError, ImportStatus
 from ingest.models.local_api import SeenSignature
@@ -23,10 +25,12 @@ __all__ = [
     "DONE_STATUSES",
     "STREAM_CHOICES",
     "ChangeNotification",
+    "EnvelopeExtras",
     "ErrorOutputFile",
     "EventLagCount",
     "FailedRecord",
     "FailedRecordStatus",
+    "FieldScope",
     "ImportAttempt",
     "ImportCounts",
     "ImportEventClock",
@@ -34,5 +38,6 @@ __all__ = [
     "ImportLineError",
     "ImportStatus",
     "SeenSignature",
+    "UnknownField",
     "UnreadableMessage",
 ]

@@ -23,6 +23,21 @@ def _expected_value(spec_type: str, value: Any) -> Any:
     return value
 
 
+def _expected_extras(spec, data: dict) -> dict | None:
+    """The members of ``data`` the layout does not name (inside a known object: under its name)."""
+    known = {f.name: f for f in spec.all_fields}
+    extras: dict = {}
+    for name, value in data.items():
+        f = known.get(name)
+        if f is None:
+            extras[name] = value
+        elif f.type == "object" and value:
+            inside = {k: v for k, v in value.items() if k not in {s.name for s in f.fields}}
+            if inside:
+                extras[name] = inside
+    return extras or None
+
+
 def differences(expected: ExpectedState) -> list[str]:
     """Every way in which the database differs from the fold (empty when equal): rows missing or
     unexpected, deleted/placeholder flags, source version and event, every column, order quotes."""
@@ -56,6 +71,10 @@ def differences(expected: ExpectedState) -> list[str]:
                     got = getattr(row, attname)
                     if got != exp:
                         problems.append(f"{stream} {key}: {attname} {got!r} != {exp!r}")
+                if row.source_extras != _expected_extras(spec, want.data):
+                    problems.append(
+                        f"{stream} {key}: source_extras {row.source_extras!r} != the event's unknown members"
+                    )
             if want.is_placeholder:
                 for _path, attname, _spec in spec.columns():
                     if attname not in key_attnames and getattr(row, attname) is not None:

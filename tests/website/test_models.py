@@ -8,7 +8,15 @@ from django.db import models
 from transforms.streams import STREAMS, snake_case
 from website.models import MODELS_BY_STREAM
 
-SOURCE_FIELDS = {"id", "source_version", "source_event_id", "source_occurred_at", "is_deleted", "is_placeholder"}
+SOURCE_FIELDS = {
+    "id",
+    "source_version",
+    "source_event_id",
+    "source_occurred_at",
+    "is_deleted",
+    "is_placeholder",
+    "source_extras",
+}
 
 
 @pytest.mark.parametrize("stream", list(STREAMS))

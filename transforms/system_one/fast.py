@@ -60,9 +60,12 @@ def _read_tail(layout: ReadLayout, event_type: str, tail: str) -> tuple[dict, di
     extras: dict = {}
     data_extras: dict = {}
     object_extras: dict[str, dict] = {}
+    adopted: list[str] = []
     try:
-        data_null = read_specials(layout, event_type, fields, extras, data_extras, object_extras)
+        data_null = read_specials(layout, event_type, fields, extras, data_extras, object_extras, adopted)
     except SystemOneFormatError:
+        return None
+    if adopted:  # an extra that is now a layout field: the general path reads it as the field
         return None
     return extras, data_extras, object_extras, data_null
 

@@ -145,12 +145,14 @@ def _read_general(line: str) -> SystemOneRecord:
     data_extras: dict = {}
     object_extras: dict[str, dict] = {}
     data_null = False
+    adopted: list[str] = []
+    unknown: list[str] = []
     if not layout.names.issuperset(values):
-        data_null = read_specials(layout, event_type, values, extras, data_extras, object_extras)
+        data_null = read_specials(layout, event_type, values, extras, data_extras, object_extras, adopted, unknown)
     nulls: list[str] | None = None
     name = ""
     try:
-        if "\\" in line:
+        if "\\" in line or adopted:
             escaped = layout.escaped
             for name, text in values.items():
                 if "\\" in text:
@@ -195,7 +197,10 @@ def _read_general(line: str) -> SystemOneRecord:
             raise fail(record_type, f"key field {', '.join(sorted(nulls))} is null")
         data = None
     key = {name: values[name] for name in key_names}
-    return make_record(layout, event_type, event_id, version, occurred_at, key, data, extras, data_null)
+    record = make_record(layout, event_type, event_id, version, occurred_at, key, data, extras, data_null)
+    if unknown:
+        record.__dict__["unknown_columns"] = True
+    return record
 
 
 def _decode(line: object) -> str:

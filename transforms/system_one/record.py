@@ -9,13 +9,14 @@ reading of extras (``@`` envelope and ``+`` data members), which both the genera
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..events import ENVELOPE_FIELDS, check_json_value, reject_json_constant
 from ..field_types import Decoder, field_type
 from ..invalid import InvalidEvent
 from ..streams import BY_RECORD_TYPE, StreamSpec
-from .escaping import unescape
+from .escaping import NULL, unescape
 
 __all__ = ["HEADER_FIELDS", "LAYOUTS", "ReadLayout", "SystemOneFormatError", "SystemOneRecord", "make_record"]
 
@@ -48,6 +49,9 @@ class SystemOneRecord:
     data: dict | None
     extras: dict
     data_null: bool = False
+    # The line had plain fields of a layout newer than this reader's, kept in ``data`` as extras
+    # (set by the general reader only; the class default serves every other record for free).
+    unknown_columns: bool = False
 
     def to_event(self) -> dict:
         """The System Two event this record was written from (a fresh dict; equal to the original)."""
@@ -141,6 +145,7 @@ class ReadLayout:
         "stream",
         "typed",
         "version_text",
+        "writers",
     )
 
     def __init__(self, spec: StreamSpec) -> None:
@@ -155,6 +160,9 @@ class ReadLayout:
         escaped: list[str] = []
         names: list[str] = []
         objects = []
+        # A layout field's check and encoder by flat name: an extra written before the field was
+        # adopted (``+name=json``) is read as the field's own text (``read_specials``).
+        writers: dict[str, tuple[Callable[[object, str], None], Callable[[object], str]]] = {}
 
         def add(flat: str, decode: Decoder | None, decode_escaped: bool = False) -> None:
             names.append(flat)
@@ -170,6 +178,7 @@ class ReadLayout:
             if f.type != "object":
                 kind = field_type(f)
                 add(f.name, kind.decode, kind.decode_escaped)
+                writers[f.name] = (kind.check, kind.encode)
                 continue
             add(f.name, _object_marker)
             subs = []
@@ -179,9 +188,11 @@ class ReadLayout:
                 flat = f"{f.name}.{sub.name}"
                 kind = field_type(sub)
                 add(flat, kind.decode, kind.decode_escaped)
+                writers[flat] = (kind.check, kind.encode)
                 subs.append((flat, sub.name, sub.optional))
             objects.append((f.name, f.optional, tuple(subs), frozenset(s.name for s in f.fields)))
         self.names = frozenset(names)
+        self.writers = writers
         self.typed = tuple(typed)
         self.escaped = frozenset(escaped)
         self.objects: tuple[tuple[str, bool, tuple[tuple[str, str, bool], ...], frozenset[str]], ...] = tuple(objects)
@@ -222,8 +233,17 @@ def read_specials(
     extras: dict,
     data_extras: dict,
     object_extras: dict[str, dict],
+    adopted: list[str] | None = None,
+    unknown: list[str] | None = None,
 ) -> bool:
-    """Take the fields that are not layout fields out of ``values``: extras (``@`` envelope, ``+`` data)."""
+    """Take the fields that are not layout fields out of ``values``: extras (``@`` envelope, ``+`` data).
+
+    Across a change of the layout, both ways: an extra that has since become a layout field (a line
+    written before the field was adopted) is put back into ``values`` as that field's text, checked
+    by its type, and named in ``adopted``; a plain field the layout does not know (a line written
+    after a field was added, read by a reader that predates it) is kept as a data extra, its text
+    as a string (members of an object under the object's name), and named in ``unknown``.
+    """
     record_type = layout.record_type
     data_null = False
     for raw_name in [n for n in values if n not in layout.names]:
@@ -253,7 +273,8 @@ def read_specials(
                         raise ValueError(f"{obj_name!r} is not an object field of {record_type}")
                     sub = unescape(raw_sub)
                     if sub in known:
-                        raise ValueError("is a layout field, not an extra")
+                        _adopt(layout, f"{obj_name}.{sub}", _read_json(text), values, adopted)
+                        continue
                     members = object_extras.setdefault(obj_name, {})
                     if sub in members:
                         raise ValueError("appears twice")
@@ -262,15 +283,83 @@ def read_specials(
                     members[sub] = value
                 else:
                     name = unescape(path)
+                    if name in layout.key_set:
+                        raise ValueError("is a key field, not an extra")
                     if name in layout.data_names:
-                        raise ValueError("is a layout field, not an extra")
+                        _adopt_field(layout, name, _read_json(text), values, object_extras, adopted)
+                        continue
                     if name in data_extras:
                         raise ValueError("appears twice")
                     value = _read_json(text)
                     check_json_value(value, "value", 1)
                     data_extras[name] = value
             else:
-                raise ValueError(f"is not a field of record type {record_type} (extras start with @ or +)")
+                if event_type != "upsert":
+                    raise ValueError("a delete has no data")
+                _unknown_column(layout, raw_name, text, data_extras, object_extras)
+                if unknown is not None:
+                    unknown.append(raw_name)
         except ValueError as e:  # InvalidEvent included
             raise fail(record_type, f"field {label[:60]!r}: {e}") from None
     return data_null
+
+
+def _adopt(layout: ReadLayout, flat: str, value: object, values: dict, adopted: list[str] | None) -> None:
+    """An extra of a field the layout now has: its value as the field's text, checked by its type."""
+    if flat in values:
+        raise ValueError(f"appears twice (as {flat} and as an extra)")
+    if value is None:
+        values[flat] = NULL
+    else:
+        check, encode = layout.writers[flat]
+        check(value, flat)
+        values[flat] = encode(value)
+    if adopted is not None:
+        adopted.append(flat)
+
+
+def _adopt_field(
+    layout: ReadLayout, name: str, value: object, values: dict, object_extras: dict, adopted: list[str] | None
+) -> None:
+    obj = next((o for o in layout.objects if o[0] == name), None)
+    if obj is None:
+        _adopt(layout, name, value, values, adopted)
+        return
+    if name in values or any(flat in values for flat, _sub, _o in obj[2]):
+        raise ValueError(f"appears twice (as {name} and as an extra)")
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object")
+    if value is None or not value:
+        values[name] = NULL if value is None else ""
+        if adopted is not None:
+            adopted.append(name)
+        return
+    for member, member_value in value.items():
+        if member in obj[3]:
+            _adopt(layout, f"{name}.{member}", member_value, values, adopted)
+        else:
+            check_json_value(member_value, "value", 2)
+            object_extras.setdefault(name, {})[member] = member_value
+
+
+def _unknown_column(layout: ReadLayout, raw_name: str, text: str, data_extras: dict, object_extras: dict) -> None:
+    """A plain ``name=text`` field this layout does not know: kept as a data extra (its text)."""
+    value: object = None if text == NULL else unescape(text)
+    head, dot, sub = raw_name.partition(".")
+    if not dot:
+        if head in data_extras:
+            raise ValueError("appears twice")
+        data_extras[head] = value
+        return
+    known = next((o[3] for o in layout.objects if o[0] == head), None)
+    if known is not None:
+        members = object_extras.setdefault(head, {})
+    else:
+        if data_extras.get(head, "") == "":  # absent, or the empty marker of a new object
+            data_extras[head] = {}
+        members = data_extras[head]
+        if not isinstance(members, dict):
+            raise ValueError(f"{head!r} is both a value and an object")
+    if sub in members:
+        raise ValueError("appears twice")
+    members[sub] = value

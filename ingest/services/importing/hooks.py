@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from ingest.models import ChangeNotification, ImportFile
 from ingest.services.changes import outbox
+from ingest.services.importing.extras import ExtrasTally
 from ingest.services.loading import BatchCounts
 from ingest.services.loading.rows import RowEvent
-from ingest.services.observing import prometheus
+from ingest.services.observing import contract_drift, prometheus
 from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.event_clock import ClockSummary, EventClock, record_clock
 
@@ -40,6 +41,7 @@ class ImportObserver:
         self.parts = 0
         if not self.first_import:
             self.parts = ChangeNotification.objects.filter(import_file=f).aggregate(n=Max("part"))["n"] or 0
+            contract_drift.forget_envelopes(f)
 
     def batch(self, events: list[RowEvent], counts: BatchCounts) -> None:
         """After a batch was applied: its events' clock, its outbox row; then drop its keys."""
@@ -47,6 +49,14 @@ class ImportObserver:
         self.parts += 1
         outbox.record_changes(self.file, counts, self.parts)
         counts.clear_keys()
+
+    def envelopes(self, envelopes: list[tuple[int, str, dict]]) -> None:
+        """A batch's unknown envelope members, kept on the import's record."""
+        contract_drift.record_envelopes(self.file, envelopes)
+
+    def unknown_fields(self, tally: ExtrasTally) -> None:
+        """Every line parsed: the import's unknown fields added to the stream's drift page."""
+        contract_drift.record_unknown_fields(self.file, tally)
 
     def committing(self, status: str, counts: Mapping[str, int], duration: float) -> ClockSummary:
         """The import's last writes (inside its transaction, after the lifecycle recorded the

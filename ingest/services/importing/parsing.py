@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from ingest.services.importing.extras import DATA, ExtrasReader, compact
 from ingest.services.loading.rows import RowEvent
 from transforms.field_types import field_type
 from transforms.streams import STREAMS, StreamSpec
@@ -92,6 +93,7 @@ class LineParser:
         self.key_names = spec.key_names
         self.reject_nul = reject_nul
         self.text_values = text_values
+        self.extras = ExtrasReader(spec)
 
     def parse(self, raw: bytes, line_number: int) -> RowEvent:
         if raw.endswith(b"\r"):
@@ -112,6 +114,7 @@ class LineParser:
         # Escaped in the line, so a NUL can only be there if the escape for it is.
         reject_nul = self.reject_nul and "\\u0000" in text
         values: dict[str, Any] | None = None
+        extras: str | None = None
         if record.event_type != "delete":
             data = record.data
             if data is None:  # read_record gives every upsert its data; said for the type checker
@@ -120,8 +123,12 @@ class LineParser:
                 values = self._checked_values(data) if reject_nul else self.build_values(data)
             except (ValueError, ArithmeticError):
                 values = self._checked_values(data)  # raises, naming the field
+            if "|+" in text or record.unknown_columns:
+                extras = self._extras(data, reject_nul)
         if reject_nul and any(isinstance(k, str) and "\x00" in k for k in key):
             raise LineRejected("key: U+0000 cannot be stored in PostgreSQL")
+        if record.extras:  # envelope members: kept on the import's record, not on the row
+            self.extras.envelope(line_number, record.event_id, record.extras)
         occurred_at = to_datetime(record.occurred_at)
         occurred_text = None
         if self.text_values:
@@ -135,7 +142,18 @@ class LineParser:
             event_id=record.event_id,
             values=values,
             occurred_text=occurred_text,
+            extras=extras,
         )
+
+    def _extras(self, data: dict[str, Any], reject_nul: bool) -> str | None:
+        found = self.extras.data_extras(data)
+        if found is None:
+            return None
+        text = compact(found)
+        if reject_nul and "\\u0000" in text:
+            raise LineRejected("an unknown field holds U+0000, which cannot be stored in PostgreSQL")
+        self.extras.tally.observe(DATA, found)
+        return text
 
     def _checked_values(self, data: dict[str, Any]) -> dict[str, Any]:
         """The column values, each checked on its own: the error names the field (and U+0000 is one)."""

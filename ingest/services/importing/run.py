@@ -76,6 +76,7 @@ class _ParsedBatch:
     errors: list[tuple[int, str, str]]  # (line number, raw text, message)
     lines: int
     last: bool = False  # the file ends here
+    envelopes: list = field(default_factory=list)  # unknown envelope members: (line, eventId, extras)
 
 
 _DONE = object()
@@ -108,6 +109,7 @@ def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_Par
             except LineRejected as exc:
                 batch.errors.append(rejected_line(line_number, raw, str(exc)))
         if len(batch.events) >= batch_size or len(batch.errors) >= 1000:
+            batch.envelopes = parser.extras.tally.take_envelopes()
             yield batch
             batch = _ParsedBatch([], [], 0)
     else:
@@ -115,6 +117,7 @@ def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_Par
             batch.errors.append(damaged_source(last_number + 1, b"", source_damage(stream)))
     if batch.lines or batch.errors:
         batch.last = True
+        batch.envelopes = parser.extras.tally.take_envelopes()
         yield batch
 
 
@@ -196,6 +199,8 @@ def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.Imp
                 if observer is not None:
                     observer.batch(batch.events, counts)
                 run.counts.add(counts)
+            if batch.envelopes and observer is not None:
+                observer.envelopes(batch.envelopes)
             if batch.errors:
                 room = max(0, MAX_STORED_LINE_ERRORS - run.errors_count)
                 row = attempt.saved()  # the line errors point to it
@@ -207,6 +212,8 @@ def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.Imp
                     batch_size=1000,
                 )
                 run.errors_count += len(batch.errors)
+    if observer is not None:
+        observer.unknown_fields(parser.extras.tally)
     return run
 
 

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from ingest.models import ErrorOutputFile, FailedRecord
 from ingest.services.importing.sources import SourceMissing, open_source
 from ingest.services.observing import prometheus
+from transforms.events import InvalidEvent, parse_event
 from transforms.streams import STREAM_NAMES
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,24 @@ def record_from_line(error_file: ErrorOutputFile, line_number: int, raw: bytes) 
     record.raw_data = _text(doc.get("rawData"))
     record.lambda_arn = _text(doc.get("lambdaArn"), 2048)
     record.reason = ": ".join(part for part in (record.error_code, record.error_message) if part)
+    # Firehose says only that the Lambda failed the record; today's transform says which field and
+    # why (the contract drift page groups the records by it). A record it passes (a release with a
+    # bug rejected it) keeps Firehose's message until a redrive.
+    verdict = _transform_verdict(record)
+    if verdict:
+        record.reason = verdict
     return record
+
+
+def _transform_verdict(record: FailedRecord) -> str:
+    body = raw_event(record) if record.stream and record.raw_data else None
+    if body is None:
+        return ""
+    try:
+        parse_event(body, record.stream)
+    except InvalidEvent as exc:
+        return str(exc)
+    return ""
 
 
 def register_error_object(

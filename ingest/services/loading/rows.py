@@ -21,6 +21,9 @@ class RowEvent:
     # occurredAt as text that PostgreSQL reads to the same microsecond; set (with money, decimals
     # and dates left as their text in ``values``) only by a parser for PostgreSQL, for every event.
     occurred_text: str | None = None
+    # The event's unknown data members (``source_extras``) as compact JSON text; None (the common
+    # case) when it carries none. See ``ingest.services.importing.extras``.
+    extras: str | None = None
 
     @property
     def rank(self) -> tuple[int, datetime, str]:

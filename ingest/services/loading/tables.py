@@ -18,6 +18,9 @@ META_COLUMNS = (
     "is_placeholder",
     "last_import_id",
 )
+# The event's unknown data members (JSON): staged as text like the string lists, written by an
+# applied upsert (NULL when it carried none), left as it was by a delete. ``ingest.services.importing.extras``.
+EXTRAS_COLUMN = "source_extras"
 
 
 def qn(name: str) -> str:
@@ -80,7 +83,7 @@ def table_sql(stream: str, connection: BaseDatabaseWrapper) -> TableSql:
     if not sql.db_types:
         model = MODELS_BY_STREAM[stream]
         by_attname = {f.attname: f for f in model._meta.concrete_fields}
-        for attname in (*sql.key_cols, *sql.data_cols, *META_COLUMNS):
+        for attname in (*sql.key_cols, *sql.data_cols, *META_COLUMNS, EXTRAS_COLUMN):
             db_type = by_attname[attname].db_type(connection)
             assert db_type is not None, f"{attname} has no column type"  # every concrete field has one
             sql.db_types[attname] = db_type

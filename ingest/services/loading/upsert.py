@@ -29,7 +29,7 @@ from ingest.services.loading.dialect import (
 from ingest.services.loading.keys import EMPTY, decode_keys, key_list
 from ingest.services.loading.references import ParentWork, placeholder_sql
 from ingest.services.loading.rows import RowEvent
-from ingest.services.loading.tables import META_COLUMNS, TableSql, parent_table, qn
+from ingest.services.loading.tables import EXTRAS_COLUMN, META_COLUMNS, TableSql, parent_table, qn
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -96,7 +96,7 @@ class _Plan:
 
 def _stage_type(sql: TableSql, col: str) -> str:
     # JSON travels as text (json.dumps is C; psycopg's array dumper is not) and is cast in the merge.
-    return "text" if col in sql.list_cols else sql.db_types[col]
+    return "text" if col in sql.list_cols or col == EXTRAS_COLUMN else sql.db_types[col]
 
 
 _PLANS: dict[tuple, _Plan] = {}
@@ -114,10 +114,11 @@ def _build_plan(db: Db, sql: TableSql, delete: bool, collect: bool, watched: tup
     pg = db.is_postgres
     t = sql.table
     keys = sql.key_cols
-    data = () if delete else sql.staged_data_cols
+    data = () if delete else (*sql.staged_data_cols, EXTRAS_COLUMN)
     staged = (*keys, *data, *RANK_COLUMNS)
     stage_columns = tuple((c, _stage_type(sql, c)) for c in staged)
-    select = ", ".join(json_from_text(pg, f"s.{qn(c)}") if c in sql.list_cols else f"s.{qn(c)}" for c in staged)
+    json_cols = (*sql.list_cols, EXTRAS_COLUMN)
+    select = ", ".join(json_from_text(pg, f"s.{qn(c)}") if c in json_cols else f"s.{qn(c)}" for c in staged)
     flags = f"{'true' if delete else 'false'}, false, CAST(%s AS bigint)"
     insert_cols = ", ".join(qn(c) for c in (*keys, *data, *META_COLUMNS))
     set_cols = META_COLUMNS if delete else (*data, *META_COLUMNS)
@@ -190,12 +191,12 @@ def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tup
     # An upsert's values are never None (a delete's are); no cast in this per-row path. A parser
     # for PostgreSQL gives every event its occurredAt as text (``RowEvent``), others none.
     def row_of_upsert(ev: RowEvent) -> tuple:
-        return (*get(ev.values), ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)  # type: ignore[arg-type]
+        return (*get(ev.values), ev.extras, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)  # type: ignore[arg-type]
 
     def row_of_upsert_with_lists(ev: RowEvent) -> tuple:
         values: dict[str, Any] = ev.values  # type: ignore[assignment]
         lists_json = [None if (v := values[c]) is None else as_json(v) for c in lists]
-        return (*get(values), *lists_json, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)
+        return (*get(values), *lists_json, ev.extras, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)
 
     if lists:
         return _sqlite_adapted(sql, db, delete, row_of_upsert_with_lists)
@@ -212,7 +213,7 @@ def _sqlite_adapted(sql: TableSql, db: Db, delete: bool, build: Callable[[RowEve
 
     model = MODELS_BY_STREAM[sql.spec.name]
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    cols = (*sql.key_cols, *(() if delete else sql.staged_data_cols), *RANK_COLUMNS)
+    cols = (*sql.key_cols, *(() if delete else (*sql.staged_data_cols, EXTRAS_COLUMN)), *RANK_COLUMNS)
     adapters: list[tuple[int, Callable[[Any], Any]]] = []
     for i, col in enumerate(cols):
         f = by_attname[col]

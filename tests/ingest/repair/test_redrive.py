@@ -103,7 +103,8 @@ def test_an_unreadable_error_line_is_kept_with_its_reason(s3, bucket):
     error_file, _ = register_error_object(bucket, key, etag=etag)
     first, second = FailedRecord.objects.filter(error_file=error_file).order_by("line_number")
     assert first.arrival_at == datetime(2025, 11, 27, 10, 15, 30, 123000, tzinfo=UTC)
-    assert first.attempts_made == 2 and first.reason == "Lambda.ProcessingFailed: bad"
+    # rawData is "{}": today's transform says why, where Firehose said only "bad".
+    assert first.attempts_made == 2 and first.reason == "eventId: is missing" and first.error_message == "bad"
     assert second.line_number == 2 and "not a Firehose error record" in second.reason
     assert second.error_message == "{not json"
     assert stream_of_error_key(key) == "orders" and stream_of_error_key("errors/nothing") == ""
