@@ -11,8 +11,9 @@ from celery.exceptions import Reject, Retry
 from django.conf import settings
 
 from ingest.services.importing import lifecycle
-from ingest.services.importing.exceptions import DATABASE_GONE, ImportBusy, TransientImportError
+from ingest.services.importing.exceptions import DATABASE_GONE, ImportBusy, TransientImportError, is_transient
 from ingest.services.importing.task_runner import TaskRun, run_task
+from ingest.services.repair.reconcile.registration import reconcile_registered
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +103,30 @@ def _busy(task, import_file_id: int, exc: ImportBusy, busy: int) -> dict:
     except Exception as publish_error:  # as Celery's retry does: the sweep enqueues the pending file later
         raise Reject(publish_error, requeue=False) from exc
     raise Retry(exc=exc, when=countdown, sig=again)
+
+
+@shared_task(
+    bind=True,
+    name="ingest.reconcile_snapshot",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    retry_backoff=settings.INGEST_RETRY_BACKOFF_SECONDS,
+    retry_backoff_max=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    retry_backoff_floor=0.5,
+    max_retries=settings.INGEST_TASK_MAX_RETRIES,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def reconcile_snapshot_task(self, run_id: int) -> dict:
+    """Reconcile one registered snapshot; the database or S3 going away is retried with backoff."""
+    try:
+        report = reconcile_registered(run_id)
+    except DATABASE_GONE as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self, self.request.retries)) from exc
+    except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=retry_countdown(self, self.request.retries)) from exc
+        raise
+    return {"run_id": run_id, "counts": report.counts if report else None}

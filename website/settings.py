@@ -183,6 +183,10 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10000)
 INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 1 << 20)
 # A stream with no import for longer than this is flagged stale on the freshness dashboard.
 INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
+# A snapshot that lands in the bucket (snapshots/{stream}/) is always reported; its missing and
+# behind keys are also repaired from its full rows while this is on. Content and deletes: never
+# without an operator.
+INGEST_RECONCILE_AUTO_REPAIR = env_bool("INGEST_RECONCILE_AUTO_REPAIR", True)
 # The admin's "Re-import" imports inside the request instead of enqueueing a task (tests, a local run
 # without a worker); production leaves it off.
 INGEST_ADMIN_REIMPORT_SYNC = env_bool("INGEST_ADMIN_REIMPORT_SYNC", False)

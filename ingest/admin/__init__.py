@@ -25,6 +25,7 @@ from ingest.admin import (  # noqa: E402
     failed_records,
     imports,
     line_errors,
+    reconciliation,
     unreadable_messages,
 )
 from ingest.admin.raw_lines import INLINE_LINE_ERRORS, RAW_LINE_DISPLAY_CHARS, raw_line_block  # noqa: E402
@@ -38,5 +39,6 @@ __all__ = [
     "imports",
     "line_errors",
     "raw_line_block",
+    "reconciliation",
     "unreadable_messages",
 ]

@@ -22,6 +22,9 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+# The admin modules show durations as the logs do; one function for both (services/observing).
+from ingest.services.observing.durations import format_seconds as format_seconds
+
 logger = logging.getLogger(__name__)
 
 # Up to this many rows a changelist's count is exact; beyond it PostgreSQL's estimate is shown.

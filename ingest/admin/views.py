@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingest.admin.charts import lag_chart, rows_chart
+from ingest.admin.reconcile_rows import reconciliation_rows
 from ingest.models import FailedRecordStatus, ImportStatus
 from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.freshness import StreamFreshness, stream_freshness
@@ -127,6 +128,7 @@ def freshness_view(model_admin, request):
         "changelist_url": _changelist_url(),
         "failed_url": _changelist_url(status__exact=ImportStatus.FAILED),
         "charts": stream_charts(hourly_series()),
+        "reconciliations": reconciliation_rows(),  # issue 19: last reconciliation, open drift
         "rejected_url": reverse("admin:ingest_failedrecord_changelist")
         + f"?{urlencode({'status__exact': FailedRecordStatus.REJECTED})}",
     }

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 
 from ingest.demo.aws import create_aws_resources, demo_settings
+from ingest.demo.reconciliation import ManglingRelease, choose_lost, losing_edge, run_reconciliation_step
 from ingest.demo.redrive import BUGGY_STREAM, failed_records_consumer, release_v0, run_redrive_step
 from ingest.demo.sending import ApiClient, SendStats, send_events
 from ingest.demo.services import api_server, consumer_thread, embedded_worker
@@ -101,12 +102,19 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         stack.enter_context(failed_records_consumer(aws.failed_queue_url))
         host, port = stack.enter_context(api_server(options.port))
         firehose = get_firehose()
-        firehose.use_transform(release_v0)
-        say(f"transform release v0 deployed (it rejects every {BUGGY_STREAM} event: the redrive step fixes that)")
+        mangler = ManglingRelease(release_v0, limit=max(3, len(events) // 400))
+        firehose.use_transform(mangler)
+        say(
+            f"transform release v0 deployed (it rejects every {BUGGY_STREAM} event: the redrive step fixes that;"
+            " and it mangles customers' name for a while: the snapshots find it)"
+        )
+        lost = choose_lost(events, max(3, len(events) // 200), options.seed)
+        lost_calls = stack.enter_context(losing_edge(firehose, lost))
+        say(f"the edge will lose {len(lost)} call(s) after answering 200: the snapshots find them")
         say(f"import API at http://{host}:{port}/v1/{{stream}}; Celery worker and SQS consumer running")
         sqs = boto3.client("sqs", endpoint_url=endpoint, config=settings.INGEST_BOTO_CONFIG)
         new_files = ImportFile.objects.filter(pk__gte=first_new_file, bucket=aws.bucket).exclude(
-            registered_by="redrive"
+            registered_by__in=["redrive", "reconcile"]  # the redrive's files, the reconciliations' repairs
         )
 
         def report() -> tuple[int, int, int]:
@@ -124,7 +132,10 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
         client = ApiClient(host, port, settings.INGEST_API_SECRET)
         sender = threading.Thread(
-            target=send_events, args=(client, events, stats, options.senders), name="demo-send", daemon=True
+            target=send_events,
+            args=(client, events, stats, options.senders),
+            name="demo-send",
+            daemon=True,
         )
         sender.start()
         deadline = time.monotonic() + options.timeout_seconds
@@ -148,6 +159,10 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         summary.redrive = asdict(step)
         summary.failed_records_notifications = step.error_files_registered + count_created_notifications(
             sqs, aws.failed_queue_url
+        )
+        s3 = boto3.client("s3", endpoint_url=endpoint, config=settings.INGEST_BOTO_CONFIG)
+        summary.reconciliation = asdict(
+            run_reconciliation_step(events, s3, aws.bucket, set(lost_calls), mangler.mangled, deadline, say)
         )
         sum_up(summary, stats, firehose.totals(), new_files)
         if fold_possible:

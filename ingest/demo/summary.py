@@ -48,6 +48,8 @@ class DemoSummary:
     kept_api_url: str = ""  # with keep: the running import API, e.g. http://127.0.0.1:8000/v1/
     # The redrive step (ingest.demo.redrive): failed records registered, redriven, imported.
     redrive: dict[str, Any] = field(default_factory=dict)
+    # The reconciliation stage (ingest.demo.reconciliation): calls lost, records mangled, drift found.
+    reconciliation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +59,7 @@ class DemoSummary:
             and self.http_errors == 0
             and self.files_failed == 0
             and self.redrive.get("redrive_files_imported") == self.redrive.get("redrive_files")
+            and self.reconciliation.get("found_expected") is not False
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +148,15 @@ def format_summary(summary: DemoSummary) -> str:
             f"({r['rows_loaded']} rows loaded from {r['redrive_files']} file(s)), {r['records_still_failing']} "
             "still fail and stay listed in the admin (Failed records)"
         )
+    if summary.reconciliation:
+        r = summary.reconciliation
+        lines.append(
+            f"  reconciliation    {r['calls_lost']} call(s) lost at the edge, {r['records_mangled']} record(s) mangled "
+            f"by the transform; {r['snapshots']} snapshot(s) found {r['found']}: "
+            f"{'exactly' if r['found_expected'] else 'NOT exactly'} the {r['expected_keys']} key(s) lost or mangled; "
+            f"{r['repaired']} repaired by the worker, {r['content_repaired']} content repair(s) by the operator"
+        )
+        lines += [f"    {k}" for k in r.get("unexpected", [])]
     lines += [
         f"  files landed      {summary.files_landed} in S3 ({summary.records_delivered} records"
         + (f"; the transform dropped {summary.records_dropped}" if summary.records_dropped else "")

@@ -6,6 +6,7 @@
 - ``clock``: the ERP clock of every import (freshness, lag counts)
 - ``changes``: the outbox of changed keys
 - ``contract_drift``: what System Two sends that the contract does not name (unknown fields, envelope extras)
+- ``reconciliation``: runs against System Two's snapshots, their drift and bad lines
 - ``local_api``: the local import API's replay guard
 - ``streams``: the stream choices, from transforms/streams.json
 
@@ -19,6 +20,7 @@ from ingest.models.failed_records import ErrorOutputFile, FailedRecord, FailedRe
 from ingest.models.imports import DONE_STATUSES, ImportAttempt, ImportCounts, ImportFile, ImportLineError, ImportStatus
 from ingest.models.local_api import SeenSignature
 from ingest.models.notifications import UnreadableMessage
+from ingest.models.reconciliation import ReconciliationDrift, ReconciliationLineError, ReconciliationRun
 from ingest.models.streams import STREAM_CHOICES
 
 __all__ = [
@@ -37,6 +39,9 @@ __all__ = [
     "ImportFile",
     "ImportLineError",
     "ImportStatus",
+    "ReconciliationDrift",
+    "ReconciliationLineError",
+    "ReconciliationRun",
     "SeenSignature",
     "UnknownField",
     "UnreadableMessage",

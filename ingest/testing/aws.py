@@ -96,10 +96,11 @@ def _created_rule(arn: str, name: str, prefix: str) -> dict:
 
 
 def enable_notifications(s3, sqs, bucket: str, queue_url: str, *, errors_queue_url: str = "") -> None:
-    """ObjectCreated notifications as infra/ configures them: each stream's prefix to the ingest
-    queue, and (when given) Firehose's ``errors/`` prefix to the failed-records queue."""
+    """ObjectCreated notifications as infra/ configures them: each stream's prefix and ``snapshots/`` to
+    the ingest queue, and (when given) Firehose's ``errors/`` prefix to the failed-records queue."""
     arn = queue_arn(sqs, queue_url)
     rules = [_created_rule(arn, f"ingest-{stream}", f"{stream}/") for stream in STREAM_NAMES]
+    rules.append(_created_rule(arn, "ingest-snapshots", "snapshots/"))  # System Two's snapshots (reconciliation)
     if errors_queue_url:
         rules.append(_created_rule(queue_arn(sqs, errors_queue_url), "failed-records", ERROR_PREFIX))
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": rules})

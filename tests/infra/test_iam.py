@@ -98,6 +98,7 @@ def test_firehose_role_writes_only_its_prefixes(module: Config) -> None:
 
 
 S3_VALUES = {"aws_s3_bucket.ingest.arn": "arn:aws:s3:::bucket", "local.error_prefix_root": "errors/"}
+SNAPSHOT_VALUES = {"aws_s3_bucket.ingest.arn": "arn:aws:s3:::bucket", "local.snapshot_prefix_root": "snapshots/"}
 
 
 def _statements(module: Config, name: str) -> dict[str, dict[str, Any]]:
@@ -119,6 +120,7 @@ def _resolve(module: Config, resources: Any) -> list[str]:
     known = {
         "local.stream_object_arns": _stream_object_arns(module),
         "local.error_object_arns": [render(r, S3_VALUES) for r in module.locals["error_object_arns"]],
+        "local.snapshot_object_arns": [render(r, SNAPSHOT_VALUES) for r in module.locals["snapshot_object_arns"]],
     }
     if isinstance(resources, list):
         return [render(r, S3_VALUES) for r in resources]
@@ -158,9 +160,9 @@ def test_each_process_has_its_own_least_privilege_policy(module: Config) -> None
         *stream_files,
         "arn:aws:s3:::bucket/errors/*",
     ]
-    for name in ("worker", "web"):
+    for name, readable in (("worker", [*stream_files, "arn:aws:s3:::bucket/snapshots/*"]), ("web", stream_files)):
         [get] = [s for s in _statements(module, name).values() if s["actions"] == ["s3:GetObject"]]
-        assert _resolve(module, get["resources"]) == stream_files, name
+        assert _resolve(module, get["resources"]) == readable, name
     for name in ("consumer", "worker", "web"):
         [decrypt] = [s for s in _statements(module, name).values() if s["actions"] == ["kms:Decrypt"]]
         assert decrypt["resources"] == ["${aws_kms_key.this.arn}"]
@@ -192,3 +194,27 @@ def test_listing_the_bucket_is_limited_to_the_stream_and_error_prefixes(module: 
     assert expression == '${concat([fornameinlocal.stream_names:"${name}/*"],["${local.error_prefix_root}*"])}'
     prefixes = [f"{name}/*" for name in STREAM_NAMES] + ["errors/*"]
     assert len(prefixes) == len(STREAM_NAMES) + 1
+
+
+def test_system_two_may_only_put_snapshots(module: Config, example: Config) -> None:
+    """System Two's principal writes snapshots under snapshots/ and nothing else of the bucket."""
+    statements = _statements(module, "system_two_snapshots")
+    assert {sid: s["actions"] for sid, s in statements.items()} == {
+        "PutSnapshots": ["s3:PutObject"],
+        "EncryptTheSnapshots": ["kms:GenerateDataKey"],
+    }
+    assert _resolve(module, statements["PutSnapshots"]["resources"]) == ["arn:aws:s3:::bucket/snapshots/*"]
+    assert module.locals["snapshot_prefix_root"] == "snapshots/"
+    encrypt = statements["EncryptTheSnapshots"]
+    assert encrypt["resources"] == ["${aws_kms_key.this.arn}"]
+    condition = block(encrypt, "condition")
+    assert (condition["variable"], condition["values"]) == ("kms:ViaService", ["${local.s3_via_service}"])
+    # No other policy of System Two's touches S3 (its invoke policy calls the API only).
+    invoke_actions = {a for s in _statements(module, "system_two_invoke").values() for a in s["actions"]}
+    assert invoke_actions == {"execute-api:Invoke"}
+    for config in (module, example):
+        assert "system_two_snapshot_policy_json" in config.outputs
+    assert is_expression(
+        module.outputs["system_two_snapshot_policy_json"]["value"],
+        "data.aws_iam_policy_document.system_two_snapshots.json",
+    )

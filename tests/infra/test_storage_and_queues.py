@@ -35,13 +35,15 @@ def test_bucket_notifications_route_exactly_the_stream_prefixes(module: Config) 
     assert prefixes == {f"{name}/" for name in JSON_STREAM_NAMES}
     assert prefixes == {f"{name}/" for name in STREAM_NAMES}
 
-    # Other notifications (error-output files) go elsewhere, never to the ingest queue.
+    # Other notifications: System Two's snapshots to the ingest queue (reconciliation); error-output files
+    # elsewhere, never to the ingest queue.
     others = blocks(notification, "queue")
-    for other in others:
-        assert not is_expression(other["queue_arn"], "aws_sqs_queue.ingest.arn")
-    all_prefixes = sorted(
-        prefixes | {render(o["filter_prefix"], {"local.error_prefix_root": "errors/"}) for o in others}
-    )
+    values = {"local.error_prefix_root": "errors/", "local.snapshot_prefix_root": "snapshots/"}
+    to_ingest = {
+        render(o["filter_prefix"], values) for o in others if is_expression(o["queue_arn"], "aws_sqs_queue.ingest.arn")
+    }
+    assert to_ingest == {"snapshots/"}
+    all_prefixes = sorted(prefixes | {render(o["filter_prefix"], values) for o in others})
     for a in all_prefixes:  # S3 rejects overlapping prefixes for the same event type
         assert not any(b != a and b.startswith(a) for b in all_prefixes), a
 

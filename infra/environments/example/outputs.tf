@@ -64,6 +64,11 @@ output "system_two_invoke_policy_json" {
   value       = module.ingest_pipeline.system_two_invoke_policy_json
 }
 
+output "system_two_snapshot_policy_json" {
+  description = "Attach to System Two's role: it may put snapshots under snapshots/ for reconciliation."
+  value       = module.ingest_pipeline.system_two_snapshot_policy_json
+}
+
 output "stream_names" {
   description = "The System Two streams."
   value       = module.ingest_pipeline.stream_names

@@ -137,6 +137,14 @@ resource "aws_s3_bucket_notification" "ingest" {
     }
   }
 
+  # System Two's snapshots (snapshots/{stream}/...): the consumer registers them for reconciliation.
+  queue {
+    id            = "snapshots-created"
+    queue_arn     = aws_sqs_queue.ingest.arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = local.snapshot_prefix_root
+  }
+
   queue {
     id            = "errors-created"
     queue_arn     = aws_sqs_queue.failed_records.arn
@@ -148,6 +156,10 @@ resource "aws_s3_bucket_notification" "ingest" {
     precondition {
       condition     = !contains(local.stream_names, trimsuffix(local.error_prefix_root, "/"))
       error_message = "A stream may not be named like the error prefix; its files and the error files would share a prefix."
+    }
+    precondition {
+      condition     = !contains(local.stream_names, trimsuffix(local.snapshot_prefix_root, "/"))
+      error_message = "A stream may not be named like the snapshot prefix; its files and the snapshots would share a prefix."
     }
   }
 

@@ -241,6 +241,7 @@ resource "aws_iam_role_policy" "lambda" {
 locals {
   stream_object_arns   = [for name in local.stream_names : "${aws_s3_bucket.ingest.arn}/${name}/*"]
   error_object_arns    = ["${aws_s3_bucket.ingest.arn}/${local.error_prefix_root}*"]
+  snapshot_object_arns = ["${aws_s3_bucket.ingest.arn}/${local.snapshot_prefix_root}*"]
   listable_s3_prefixes = concat([for name in local.stream_names : "${name}/*"], ["${local.error_prefix_root}*"])
 }
 
@@ -312,11 +313,12 @@ data "aws_iam_policy_document" "consumer" {
 }
 
 data "aws_iam_policy_document" "worker" {
+  # The stream files it imports, and System Two's snapshots it reconciles.
   statement {
-    sid       = "ReadTheStreamFiles"
+    sid       = "ReadTheStreamFilesAndSnapshots"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = local.stream_object_arns
+    resources = concat(local.stream_object_arns, local.snapshot_object_arns)
   }
 
   statement {
@@ -385,6 +387,29 @@ data "aws_iam_policy_document" "system_two_invoke" {
     effect    = "Allow"
     actions   = ["execute-api:Invoke"]
     resources = ["${aws_api_gateway_rest_api.this.execution_arn}/${var.api_stage_name}/POST/v1/*"]
+  }
+}
+
+# Snapshots for reconciliation (docs/reconciliation.md): System Two puts them under snapshots/ and
+# nowhere else (output system_two_snapshot_policy_json); it may not read, list or overwrite others.
+data "aws_iam_policy_document" "system_two_snapshots" {
+  statement {
+    sid       = "PutSnapshots"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = local.snapshot_object_arns
+  }
+
+  statement {
+    sid       = "EncryptTheSnapshots"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
   }
 }
 

@@ -39,7 +39,8 @@ locals {
   lambda_function_name = "${var.environment}-erp-ingest-transform"
   lambda_zip_path      = coalesce(var.lambda_zip_path, "${path.module}/../../../dist/transform.zip")
   error_prefix_root    = "errors/"
-  redrive_prefix_root  = "redrive/" # manage.py redrive's files: outside the notified prefixes
+  redrive_prefix_root  = "redrive/"   # manage.py redrive's files: outside the notified prefixes
+  snapshot_prefix_root = "snapshots/" # System Two's snapshots of a stream ({stream}/...): reconciliation
 
   api_access_log_group_name = "/aws/apigateway/${local.name_prefix}-api"
   lambda_log_group_name     = "/aws/lambda/${local.lambda_function_name}"

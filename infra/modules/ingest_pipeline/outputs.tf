@@ -89,6 +89,11 @@ output "system_two_invoke_policy_json" {
   value       = data.aws_iam_policy_document.system_two_invoke.json
 }
 
+output "system_two_snapshot_policy_json" {
+  description = "Identity policy for System Two's role(s): s3:PutObject on snapshots/* only (and the bucket key through S3), to deliver snapshots for reconciliation."
+  value       = data.aws_iam_policy_document.system_two_snapshots.json
+}
+
 output "stream_names" {
   description = "The System Two streams (from transforms/streams.json)."
   value       = local.stream_names

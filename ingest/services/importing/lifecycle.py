@@ -341,3 +341,20 @@ _RESET_SQL = (
     " updated_at = %s, stream = COALESCE(%s, stream)"
     " WHERE id = (SELECT id FROM ingest_importfile WHERE id = %s FOR UPDATE NOWAIT)"
 )
+
+
+def record_repair_file(*, bucket: str, key: str, etag: str, registered_by: str) -> ImportFile:
+    """An ImportFile standing for rows written outside an import (a reconciliation's repairs): the
+    rows name it as their last import. Done from the start, so no sweep ever imports it; no stream,
+    so a stream's freshness stays that of its imports."""
+    now = timezone.now()
+    return ImportFile.objects.create(
+        bucket=bucket,
+        key=key,
+        etag=etag,
+        status=ImportStatus.IMPORTED,
+        registered_by=registered_by,
+        received_at=now,
+        started_at=now,
+        finished_at=now,
+    )

@@ -48,6 +48,7 @@ from ingest.services.intake.outages import Outage
 from ingest.services.intake.registration import ERRORS_REFUSAL, refusal, register_s3_object
 from ingest.services.intake.sweep import SweepClock, files_to_enqueue
 from ingest.services.observing.periodic import periodic_jobs
+from ingest.services.repair.reconcile.registration import enqueue_run, is_snapshot_object, register_snapshot, sweep_runs
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,9 @@ class EventConsumer:
                     continue
                 obj = event.s3_object
                 reason = refusal(obj, bucket=settings.INGEST_BUCKET)
+                if reason and is_snapshot_object(obj, bucket=settings.INGEST_BUCKET):  # System Two's snapshot
+                    lines.append(self._snapshot(obj))
+                    continue
                 if reason == ERRORS_REFUSAL:  # Firehose's error output: its records are kept for redrive
                     error_file, _ = register_error_object(
                         obj.bucket, obj.key, etag=obj.etag, size=obj.size, event_time=obj.event_time
@@ -229,6 +233,13 @@ class EventConsumer:
             self.echo(f"rejected in message {result.message_id}: {result.rejected}")
         result.deleted = self._delete(message) if delete else True
         return result
+
+    def _snapshot(self, obj) -> str:
+        """Register a snapshot object (once per content) and ring its reconciliation after commit."""
+        run, created = register_snapshot(obj)
+        if created:
+            transaction.on_commit(partial(enqueue_run, run.pk))
+        return f"{'registered' if created else 'already known'} snapshot, reconciliation run #{run.pk} {run.source}"
 
     def _reject(self, message: dict, result: MessageResult, reason: str, *, delete: bool) -> MessageResult:
         """Record a message that announces nothing usable, then let it go: it would never read better."""
@@ -269,6 +280,7 @@ class EventConsumer:
             return []
         if due == "full":
             periodic_jobs()
+            sweep_runs()
         lost_before = self.broker_watch.lost_before() if self.broker_watch else None
         try:
             # While the broker is down, files wait for a task: look for them at every check.

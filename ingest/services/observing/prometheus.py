@@ -145,6 +145,9 @@ def exposition() -> tuple[bytes, str]:
     histograms, then the database gauges."""
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector())
+    from ingest.services.repair.reconcile.metrics import ReconcileCollector  # reconciliation's gauges (issue 19)
+
+    database.register(ReconcileCollector())
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

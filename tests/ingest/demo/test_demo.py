@@ -78,10 +78,18 @@ def test_demo_summary_matches_the_database(tmp_path):
     assert redrive["redrive_files_imported"] == redrive["redrive_files"] == 1
     assert summary["error_files_landed"] >= 1
     assert summary["failed_records_notifications"] == redrive["error_files_registered"] == summary["error_files_landed"]
+    # Accepted: delivered, dropped by the transform, redriven, or lost at the edge (the reconciliation stage).
+    reconciliation = summary["reconciliation"]
     assert (
-        summary["records_delivered"] + summary["records_dropped"] + redrive["records_passed"]
+        summary["records_delivered"]
+        + summary["records_dropped"]
+        + redrive["records_passed"]
+        + reconciliation["calls_lost"]
         == summary["events_accepted"]
     )
+    assert reconciliation["calls_lost"] >= 1 and reconciliation["records_mangled"] >= 1
+    assert reconciliation["found_expected"] is True, reconciliation["unexpected"]
+    assert reconciliation["snapshots"] == 9
     assert summary["fold_checked"] is True
     assert summary["fold_matches"] is True, summary["fold_differences"]
     assert summary["lag_seconds"]["p50"] is not None
@@ -99,12 +107,17 @@ def test_demo_summary_matches_the_database(tmp_path):
             assert count(table, "WHERE is_deleted") == summary["deleted"][model.__name__]
         files = ImportFile._meta.db_table
         assert (
-            count(files, "WHERE registered_by != 'redrive'") == summary["files_registered"] == summary["files_landed"]
+            count(files, "WHERE registered_by NOT IN ('redrive', 'reconcile')")
+            == summary["files_registered"]
+            == summary["files_landed"]
         )
         assert count(files, "WHERE registered_by = 'redrive' AND status = 'imported'") == redrive["redrive_files"]
         assert count("ingest_failedrecord", "WHERE status = 'rejected'") == redrive["records_still_failing"]
         assert count("ingest_failedrecord", "WHERE status = 'redriven'") == redrive["records_passed"]
-        assert count(files, "WHERE status = 'imported' AND registered_by != 'redrive'") == summary["files_imported"]
+        assert (
+            count(files, "WHERE status = 'imported' AND registered_by NOT IN ('redrive', 'reconcile')")
+            == summary["files_imported"]
+        )
         assert summary["files_imported"] + summary["files_imported_with_errors"] == summary["files_landed"]
         assert count(ImportLineError._meta.db_table) == summary["line_errors"]
         (password, is_superuser) = db.execute(

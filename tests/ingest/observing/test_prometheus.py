@@ -77,7 +77,7 @@ def test_an_import_is_counted(client, enabled, tmp_path):
 
 def _child(code: str, multiproc_dir: Path) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir), "DJANGO_SETTINGS_MODULE": "website.settings"}
-    setup = "import django; django.setup(); from ingest.services import prometheus as p; "
+    setup = "import django; django.setup(); from ingest.services.observing import prometheus as p; "
     subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, env=env, check=True, timeout=120)
 
 

@@ -12,9 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, models, transaction
 
-from ingest.services.repair import adopt_field as adopt_module
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
+from ingest.services.repair import adopt_field as adopt_module
 from ingest.services.repair.adopt_field import AdoptError, adopt_field
 from ingest.testing.contract import contract_change, field_entry, stream_entry
 from transforms.system_one.writer import write_record

@@ -1,0 +1,200 @@
+"""The comparison in SQL: a snapshot's rows staged chunk by chunk and joined on the natural key.
+
+Two temporary tables live on the run's connection: ``chunk`` holds the rows of one chunk (typed as
+the website table's columns, built by the loader's own ``row_builder``, so that "a data field
+differs as the tables hold it" compares stored values), and ``seen`` the keys of every chunk so
+far (unique: a second line of a key is a line error). Each chunk is compared at once against the
+website's table and only its drift is written (``ReconciliationDrift``), so neither the snapshot
+nor the table is ever in Python's memory. Nothing locks the website's tables: the joins read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from ingest.models.reconciliation import ReconciliationDrift
+from ingest.services.loading.dialect import Db, is_distinct_from
+from ingest.services.loading.rows import RowEvent
+from ingest.services.loading.tables import TableSql, qn, table_sql
+from ingest.services.loading.upsert import RANK_COLUMNS, row_builder
+from ingest.services.repair.reconcile.snapshot import Header, SnapshotRow
+
+CHUNK = "ingest_reconcile_chunk"
+SEEN = "ingest_reconcile_seen"
+# Beside the table's own columns (prefixed: order lines have a column named line_number).
+
+
+def _drift_columns() -> tuple[str, str]:
+    table = qn(ReconciliationDrift._meta.db_table)
+    names = (
+        "run_id, category, key_json, line_number, website_version, website_occurred_at, website_deleted,"
+        " snapshot_version, snapshot_occurred_at, snapshot_deleted, snapshot_line, resolution"
+    )
+    return table, names
+
+
+class Comparison:
+    """The staging tables of one run, and the SQL that compares a chunk."""
+
+    def __init__(self, header: Header, connection: BaseDatabaseWrapper) -> None:
+        self.header = header
+        self.db = Db(connection)
+        self.pg = self.db.is_postgres
+        self.sql: TableSql = table_sql(header.stream, connection)
+        self.data_cols = self.sql.staged_data_cols if header.full else ()
+        self.key_cols = self.sql.key_cols
+        self.upsert_row = row_builder(self.sql, self.db, delete=False)
+        self.delete_row = row_builder(self.sql, self.db, delete=True)
+        types = self.sql.db_types
+        self.columns: list[tuple[str, str]] = [(c, types[c]) for c in (*self.key_cols, *self.data_cols, *RANK_COLUMNS)]
+        self.columns += [("rc_deleted", types["is_deleted"]), ("rc_line_number", "bigint")]
+        self.columns += [("rc_line", "text")]
+        self._create()
+
+    # --- tables -----------------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        temp = "TEMPORARY" if self.pg else "TEMP"
+        self.drop()
+        cols = ", ".join(f"{qn(c)} {t}" for c, t in self.columns)
+        self.db.execute(f"CREATE {temp} TABLE {CHUNK} ({cols})")
+        keys = ", ".join(f"{qn(c)} {t}" for c, t in self.columns if c in self.key_cols)
+        self.db.execute(f"CREATE {temp} TABLE {SEEN} ({keys}, rc_line_number bigint)")
+        self.db.execute(f"CREATE UNIQUE INDEX {SEEN}_key ON {SEEN} ({', '.join(qn(c) for c in self.key_cols)})")
+
+    def drop(self) -> None:
+        prefix = "" if self.pg else "temp."
+        for table in (CHUNK, SEEN):
+            self.db.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- one chunk --------------------------------------------------------------------------------------
+
+    def _row(self, row: SnapshotRow) -> tuple:
+        event = row.event
+        if event is not None and not event.is_delete:
+            values = self.upsert_row(event)
+        else:
+            if event is None:  # a versions line: its key and rank as a delete would stage them
+                event = RowEvent(
+                    row.line_number, row.key, True, row.version, row.occurred_at, "", None, row.occurred_text
+                )
+            staged = self.delete_row(event)
+            width = len(self.key_cols)
+            values = (*staged[:width], *([None] * len(self.data_cols)), *staged[width:])
+        return (*values, row.deleted, row.line_number, row.line if self.header.full else None)
+
+    def _load(self, rows: Sequence[SnapshotRow]) -> None:
+        self.db.execute(f"DELETE FROM {CHUNK}")
+        staged = [self._row(r) for r in rows]
+        if self.pg:
+            names = ", ".join(qn(c) for c, _t in self.columns)
+            with (
+                self.db.connection.wrap_database_errors,
+                self.db.cursor.copy(f"COPY {CHUNK} ({names}) FROM STDIN") as cp,
+            ):
+                for values in staged:
+                    cp.write_row(values)
+            self.db.execute(f"ANALYZE {CHUNK}")  # a plan for this chunk's size, not a guess
+        else:
+            self.db.insert_rows(CHUNK, len(self.columns), staged)
+
+    def _join(self, left: str, right: str) -> str:
+        return " AND ".join(f"{left}.{qn(c)} = {right}.{qn(c)}" for c in self.key_cols)
+
+    def duplicates(self) -> list[tuple[int, str]]:
+        """Keep the first line of each key (this chunk's and all before); the later ones' numbers and keys."""
+        keys = ", ".join(qn(c) for c in self.key_cols)
+        self.db.execute(
+            f"INSERT INTO {SEEN} ({keys}, rc_line_number) SELECT {keys}, rc_line_number FROM {CHUNK} WHERE true"
+            f" ORDER BY rc_line_number ON CONFLICT ({keys}) DO NOTHING"
+        )
+        self.db.execute(
+            f"SELECT c.rc_line_number, {self._key_json('c')} FROM {CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')}"
+            " WHERE s.rc_line_number <> c.rc_line_number ORDER BY c.rc_line_number"
+        )
+        return [(int(n), k) for n, k in self.db.fetchall()]
+
+    def _category(self) -> str:
+        t, c = "t", "c"
+        cases = [
+            f"WHEN {t}.{qn(self.key_cols[0])} IS NULL OR {t}.is_placeholder OR {t}.source_version IS NULL"
+            " THEN 'missing'",
+            f"WHEN {t}.source_version < {c}.source_version THEN 'behind'",
+            f"WHEN {t}.source_version > {c}.source_version THEN 'ahead'",
+            f"WHEN {t}.is_deleted <> {c}.rc_deleted THEN 'differs'",
+        ]
+        if self.data_cols:
+            distinct = is_distinct_from(self.pg)
+            tests = []
+            for col in self.data_cols:
+                if col in self.sql.list_cols and not self.pg:  # JSON text: compared as JSON, not as spelt
+                    tests.append(f"json({t}.{qn(col)}) {distinct} json({c}.{qn(col)})")
+                else:
+                    tests.append(f"{t}.{qn(col)} {distinct} {c}.{qn(col)}")
+            cases.append(f"WHEN NOT {c}.rc_deleted AND ({' OR '.join(tests)}) THEN 'differs'")
+        return "CASE " + " ".join(cases) + " ELSE 'in_sync' END"
+
+    def _compared(self) -> str:
+        return (
+            f"SELECT c.rc_line_number AS line_number, {self._key_json('c')} AS key_json, c.rc_line AS line,"
+            f" c.source_version AS sv, c.source_occurred_at AS so, c.rc_deleted AS sd,"
+            f" t.source_version AS wv, t.source_occurred_at AS wo,"
+            f" CASE WHEN t.{qn(self.key_cols[0])} IS NULL THEN NULL ELSE t.is_deleted END AS wd,"
+            f" {self._category()} AS category"
+            f" FROM {CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')} AND s.rc_line_number = c.rc_line_number"
+            f" LEFT JOIN {self.sql.table} t ON {self._join('t', 'c')}"
+        )
+
+    def compare(self, run_id: int, rows: Sequence[SnapshotRow]) -> tuple[dict[str, int], list[tuple[int, str]]]:
+        """Stage one chunk, note its duplicated keys, write its drift; (count per category, duplicates)."""
+        self._load(rows)
+        dupes = self.duplicates()
+        table, names = _drift_columns()
+        insert = (
+            f"INSERT INTO {table} ({names}) SELECT %s, category, key_json, line_number, wv, wo, wd, sv, so, sd,"
+            f" COALESCE(line, ''), 'open' FROM x WHERE category <> 'in_sync'"
+        )
+        if self.pg:
+            self.db.execute(
+                f"WITH x AS MATERIALIZED ({self._compared()}), ins AS ({insert})"
+                " SELECT category, count(*) FROM x GROUP BY category",
+                [run_id],
+            )
+        else:
+            self.db.execute(f"WITH x AS ({self._compared()}) {insert}", [run_id])
+            self.db.execute(f"WITH x AS ({self._compared()}) SELECT category, count(*) FROM x GROUP BY category")
+        return {category: int(n) for category, n in self.db.fetchall()}, dupes
+
+    # --- the website's side -------------------------------------------------------------------------------
+
+    def only_on_website(self, run_id: int, taken_at: datetime) -> int:
+        """(Complete snapshots) live, non-placeholder rows no line of the snapshot names and whose
+        occurredAt is not after takenAt; written as drift, their number returned."""
+        key_json = self._key_json("t")
+        table, names = _drift_columns()
+        when: Any = taken_at if self.pg else self.db.connection.ops.adapt_datetimefield_value(taken_at)
+        self.db.execute(
+            f"INSERT INTO {table} ({names}) SELECT %s, 'only_on_website', {key_json}, NULL, t.source_version,"
+            f" t.source_occurred_at, t.is_deleted, NULL, NULL, NULL, '', 'open' FROM {self.sql.table} t"
+            " WHERE NOT t.is_deleted AND NOT t.is_placeholder AND t.source_occurred_at <= %s"
+            f" AND NOT EXISTS (SELECT 1 FROM {SEEN} s WHERE {self._join('s', 't')})",
+            [run_id, when],
+        )
+        return self.db.rowcount
+
+    def _key_json(self, alias: str) -> str:
+        """The natural key of ``alias``'s row as the contract names it, a JSON object built in SQL."""
+        pairs: list[str] = []
+        for name, col in zip(self.header_key_names(), self.key_cols, strict=True):
+            pairs += [f"'{name}'", f"{alias}.{qn(col)}"]
+        return f"CAST(json_build_object({', '.join(pairs)}) AS text)" if self.pg else f"json_object({', '.join(pairs)})"
+
+    def header_key_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.sql.spec.key)

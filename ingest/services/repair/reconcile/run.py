@@ -1,0 +1,257 @@
+"""One reconciliation run: read the snapshot, compare it chunk by chunk, record, repair what is asked.
+
+The counts a run reports are those found before it repaired anything (the contract). Every step
+is a short transaction of its own (a chunk staged and compared, a chunk repaired), so imports keep
+running meanwhile; a dry run does everything in one transaction and rolls it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.models.reconciliation import (
+    COUNTED,
+    RESEND_CATEGORIES,
+    ReconciliationDrift,
+    ReconciliationLineError,
+    ReconciliationRun,
+    Resolution,
+    RunStatus,
+)
+from ingest.services.repair.reconcile.compare import Comparison
+from ingest.services.repair.reconcile.repair import REPAIRS
+from ingest.services.repair.reconcile.snapshot import (
+    Header,
+    LineError,
+    SnapshotError,
+    SnapshotRow,
+    Source,
+    open_snapshot,
+    read_snapshot,
+)
+
+logger = logging.getLogger(__name__)
+
+# Lines staged and compared per statement: 5,000 keeps a chunk (its events and lines) near 20 MB.
+CHUNK_ROWS = 5_000
+# More line errors than this are counted, not all stored (as for an import).
+MAX_STORED_LINE_ERRORS = 10_000
+
+
+@dataclass
+class Requested:
+    """Which repairs a run makes: ``apply`` (missing, behind), ``apply_content`` (differs),
+    ``apply_deletes`` (only_on_website)."""
+
+    apply: bool = False
+    apply_content: bool = False
+    apply_deletes: bool = False
+
+    def asked(self) -> list[str]:
+        return [name for name in ("apply", "apply_content", "apply_deletes") if getattr(self, name)]
+
+
+@dataclass
+class Report:
+    run_id: int | None
+    stream: str
+    counts: dict[str, int] = field(default_factory=dict)
+    header: Header | None = None
+    dry_run: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.counts, "stream": self.stream, "run_id": self.run_id}
+
+
+def _store_line_errors(run: ReconciliationRun, errors: list[LineError], stored: int) -> int:
+    room = max(0, MAX_STORED_LINE_ERRORS - stored)
+    ReconciliationLineError.objects.bulk_create(
+        [ReconciliationLineError(run=run, line_number=n, raw_text=text, message=msg) for n, text, msg in errors[:room]],
+        batch_size=1000,
+    )
+    return min(room, len(errors))
+
+
+def _compare(
+    run: ReconciliationRun, header: Header, rows: Iterator[tuple[SnapshotRow | None, LineError | None]]
+) -> None:
+    counts = dict.fromkeys(COUNTED, 0)
+    line_errors = stored = lines = 0
+    comparison = Comparison(header, connection)
+    try:
+        batch: list[SnapshotRow] = []
+        errors: list[LineError] = []
+
+        def flush() -> None:
+            nonlocal line_errors, stored
+            with transaction.atomic():
+                if batch:
+                    found, dupes = comparison.compare(run.pk, batch)
+                    for category, n in found.items():
+                        counts[category] += n
+                    by_number = {r.line_number: r for r in batch}
+                    for number, key_json in dupes:
+                        first = by_number.get(number)
+                        raw = first.line if first is not None and first.line is not None else key_json
+                        errors.append(
+                            (number, raw, f"a second line of the key {key_json} (its first line is compared)")
+                        )
+                if errors:
+                    errors.sort()
+                    stored += _store_line_errors(run, errors, stored)
+                    line_errors += len(errors)
+            batch.clear()
+            errors.clear()
+
+        for row, error in rows:
+            lines += 1
+            if row is not None:
+                batch.append(row)
+            elif error is not None:
+                errors.append(error)
+            if len(batch) >= CHUNK_ROWS or len(errors) >= 1000:
+                flush()
+        flush()
+        if header.complete:
+            with transaction.atomic():
+                counts["only_on_website"] = comparison.only_on_website(run.pk, header.taken_at)
+    finally:
+        comparison.drop()
+        comparison.close()
+    ReconciliationRun.objects.filter(pk=run.pk).update(lines_total=lines, line_errors=line_errors, **counts)
+    run.refresh_from_db()
+
+
+def repair(run: ReconciliationRun, requested: Requested) -> dict[str, int]:
+    """Make the requested repairs of a compared run (again: only what is still open); what each applied."""
+    done: dict[str, int] = {}
+    for name in requested.asked():
+        count_field, function = REPAIRS[name]
+        result = function(run)
+        done[count_field] = result.applied
+        if result.applied:
+            ReconciliationRun.objects.filter(pk=run.pk).update(
+                **{count_field: getattr(run, count_field) + result.applied}
+            )
+            setattr(run, count_field, getattr(run, count_field) + result.applied)
+    return done
+
+
+def _start(run: ReconciliationRun | None, source: Source, header: Header, trigger: str) -> ReconciliationRun:
+    fields = {
+        "stream": header.stream,
+        "source": source.uri,
+        "bucket": source.bucket,
+        "key": source.key,
+        "etag": source.etag,
+        "taken_at": header.taken_at,
+        "complete": header.complete,
+        "rows_kind": header.rows,
+        "started_at": timezone.now(),
+        "status": RunStatus.RUNNING,
+    }
+    if run is None:
+        return ReconciliationRun.objects.create(trigger=trigger, **fields)
+    if run.stream and run.stream != header.stream:
+        raise SnapshotError(f"the header's stream {header.stream!r} is not {run.stream!r}, the folder it was put in")
+    ReconciliationRun.objects.filter(pk=run.pk).update(**fields)
+    run.refresh_from_db()
+    return run
+
+
+def _reconcile(
+    source: Source,
+    requested: Requested,
+    *,
+    trigger: str,
+    run: ReconciliationRun | None,
+    resend_to: IO[str] | None,
+    dry_run: bool,
+) -> Report:
+    clock = time.monotonic()
+    with open_snapshot(source) as stream:
+        header, _reader, rows = read_snapshot(stream, postgres=connection.vendor == "postgresql")
+        run = _start(run, source, header, trigger)
+        try:
+            _compare(run, header, rows)
+            repair(run, requested)
+        except Exception as exc:
+            if not dry_run:
+                ReconciliationRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+                )
+            raise
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.DONE, finished_at=timezone.now(), duration_seconds=time.monotonic() - clock
+    )
+    run.refresh_from_db()
+    if resend_to is not None:
+        write_resend(run, resend_to)
+    logger.info(
+        "reconciled %s against %s (run %s): %s",
+        run.stream,
+        source.uri,
+        run.pk,
+        ", ".join(f"{k}={v}" for k, v in run.counts().items()),
+    )
+    return Report(None if dry_run else run.pk, run.stream, run.counts(), header, dry_run)
+
+
+def reconcile(
+    uri: str,
+    requested: Requested | None = None,
+    *,
+    etag: str = "",
+    trigger: str = "command",
+    run: ReconciliationRun | None = None,
+    resend_to: IO[str] | None = None,
+    dry_run: bool = False,
+) -> Report:
+    """Reconcile the website against the snapshot at ``uri`` (``s3://bucket/key`` or a path).
+
+    Raises ``SnapshotError`` (nothing recorded, nothing changed) when the snapshot cannot be read
+    or its header is bad; with ``run`` (registered from a notification) that run is marked failed."""
+    requested = requested or Requested()
+    source = Source.parse(uri, etag)
+    if dry_run:
+        with transaction.atomic():
+            report = _reconcile(source, requested, trigger=trigger, run=run, resend_to=resend_to, dry_run=True)
+            transaction.set_rollback(True)
+        return report
+    try:
+        return _reconcile(source, requested, trigger=trigger, run=run, resend_to=resend_to, dry_run=False)
+    except SnapshotError as exc:
+        if run is not None:
+            ReconciliationRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED, error_message=str(exc), finished_at=timezone.now()
+            )
+        raise
+
+
+def resend_rows(run: ReconciliationRun) -> Iterator[dict[str, Any]]:
+    """The keys System Two must send again: the ``missing``, ``behind`` and ``differs`` keys the
+    run left unrepaired (a versions snapshot repairs none). A key a newer version reached since is
+    not among them: the website holds more than the snapshot."""
+    drift = (
+        ReconciliationDrift.objects.filter(run=run, category__in=RESEND_CATEGORIES, resolution=Resolution.OPEN)
+        .order_by("pk")
+        .values_list("key_json", "category")
+    )
+    for key_json, category in drift.iterator(chunk_size=2000):
+        yield {"stream": run.stream, "key": json.loads(key_json), "reason": category}
+
+
+def write_resend(run: ReconciliationRun, out: IO[str]) -> int:
+    n = 0
+    for row in resend_rows(run):
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        n += 1
+    return n
