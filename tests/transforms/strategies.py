@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ingest.testing.samples import EXAMPLE_EVENT_ID
 from transforms.events import ENVELOPE_FIELDS
 from transforms.streams import (
     INT_MAX,
@@ -183,7 +184,7 @@ def event_bodies(draw: st.DrawFn, stream: str | None = None, **kwargs: Any) -> t
     return event, to_body(event, ascii_only=style == "ascii")
 
 
-EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
+EVENT_ID = EXAMPLE_EVENT_ID
 
 
 def sample_order(**changes: Any) -> dict:

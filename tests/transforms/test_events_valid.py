@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.transforms.event_samples import body, customer, order_line, shipment
+from tests.transforms.samples import body, customer, order_line, shipment
 from tests.transforms.strategies import event_bodies, events
 from tests.transforms.strategies import sample_order as order
 from transforms.events import (

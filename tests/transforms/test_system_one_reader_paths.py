@@ -6,8 +6,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.transforms.samples import assert_round_trip, customer, order_line
 from tests.transforms.strategies import events
-from tests.transforms.system_one_samples import assert_round_trip, customer, order_line
 from transforms.events import validate_event
 from transforms.streams import STREAM_NAMES, STREAMS
 from transforms.system_one import SystemOneFormatError, read_record, write_record

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.transforms.system_one_samples import (
+from tests.transforms.samples import (
     DOC,
     EVENT_ID,
     LINE_BREAKS,

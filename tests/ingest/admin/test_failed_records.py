@@ -23,8 +23,10 @@ from ingest.models import (
     FailedRecordStatus,
     ImportFile,
 )
+from ingest.testing.aws import new_bucket
+from ingest.testing.imports import import_events
+from ingest.testing.samples import invalid_order, orders_at
 from tests.ingest.admin.factories import make_file
-from tests.ingest.helpers import import_local, invalid_order, new_bucket, orders_at
 from transforms.streams import STREAM_NAMES
 
 HOSTILE = '<script>alert("x")</script>'
@@ -56,7 +58,7 @@ def rejected(n: int, *, body: dict | bytes, stream: str = "orders", error_file: 
 @pytest.mark.django_db(transaction=True)
 def test_the_dashboard_shows_the_erp_clock_and_charts(admin_client, tmp_path):
     now = timezone.now()
-    import_local(orders_at([now - timedelta(seconds=30)] * 5, run="d"), tmp_path, "d")
+    import_events(orders_at([now - timedelta(seconds=30)] * 5, run="d"), tmp_path, "d")
     response = admin_client.get(reverse("admin:ingest_freshness"))
     html = response.content.decode()
     assert response.status_code == 200
@@ -164,7 +166,7 @@ def test_lag_charts_end_on_readable_steps():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_change_outbox_is_visible(admin_client, tmp_path):
-    outcome = import_local(orders_at([timezone.now()], run="ob"), tmp_path, "ob")
+    outcome = import_events(orders_at([timezone.now()], run="ob"), tmp_path, "ob")
     html = admin_client.get(reverse("admin:ingest_changenotification_changelist")).content.decode()
     assert f"import #{outcome.import_file_id}" in html and "orders" in html
     note = ChangeNotification.objects.get()
