@@ -26,6 +26,7 @@ from website.models import (
     OrderLine,
     Shipment,
     ShippingAddress,
+    SourceTracked,
     VirtualRequest,
 )
 
@@ -91,7 +92,7 @@ class SourceRowAdmin(BigTableAdmin):
         return (*self.flag_filters, *self.list_filter)
 
     @admin.display(description="last import")
-    def last_import_column(self, obj: Model):
+    def last_import_column(self, obj: SourceTracked):
         return import_file_link(obj.last_import_id)
 
 

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,7 +127,7 @@ ORDER_EVENT = {
 }
 
 
-def firehose_test_event() -> dict[str, object]:
+def firehose_test_event() -> dict[str, Any]:
     """The AWS console's "kinesis-firehose" test event, from a Kinesis source: one good, one bad."""
     return {
         "invocationId": "invocationIdExample",

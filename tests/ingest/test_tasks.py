@@ -104,8 +104,9 @@ def _s3_refusing(settings) -> None:
     }
     settings.STORAGES = {**settings.STORAGES, "ingest": ingest}
     settings.AWS_ENDPOINT_URL = dead
-    storages._storages.pop("ingest", None)
-    storages._backends = None
+    # The handler's private caches (not in the type stubs): forget the storage already built.
+    vars(storages)["_storages"].pop("ingest", None)
+    vars(storages)["_backends"] = None
 
 
 def test_transient_failures_are_retried_then_recorded_as_failed(s3, bucket, settings, monkeypatch):

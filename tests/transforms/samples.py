@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 from ingest.testing.samples import EXAMPLE_EVENT_ID, customer_event
 from transforms.events import validate_event
@@ -22,8 +23,8 @@ customer = customer_event
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
-def order_line(**data) -> dict:
-    event = {
+def order_line(**data: Any) -> dict:
+    event: dict[str, Any] = {
         "eventId": EVENT_ID,
         "stream": "order-lines",
         "eventType": "upsert",

@@ -34,7 +34,7 @@ from transforms.streams import (
 
 ABSENT: Any = object()  # an optional field left out
 
-CHARACTERS = st.characters(exclude_categories=("Cs",))  # any Unicode scalar value but the surrogates
+CHARACTERS = st.characters(exclude_categories=["Cs"])  # any Unicode scalar value but the surrogates
 # Text is drawn from everything, and often from the characters the format has to escape.
 TRICKY = "|=\\.;\n\r\t\x00\x0b\x0c\x1c\x1d\x1e\x7f\x85\u2028\u2029\ufeff\"'{}[],:N🎉\U0010ffff"
 TEXT = st.text(CHARACTERS) | st.text(st.sampled_from(TRICKY) | CHARACTERS, max_size=12)

@@ -66,7 +66,7 @@ def _diagnose(line: str) -> SystemOneFormatError:
     return fail(record_type, "malformed line")  # pragma: no cover - the cases above are exhaustive
 
 
-def read_record(line: str) -> SystemOneRecord:
+def read_record(line: str | bytes) -> SystemOneRecord:
     """Parse one System One line (with or without its ``"\\n"``; one trailing ``"\\r"`` is ignored).
 
     Raises ``SystemOneFormatError`` for anything that ``write_record`` would not have written:

@@ -26,6 +26,7 @@ from ingest.models import (
 from ingest.testing.aws import new_bucket
 from ingest.testing.imports import import_events
 from ingest.testing.samples import invalid_order, orders_at
+from ingest.testing.utilities import found
 from tests.ingest.admin.factories import make_file
 from transforms.streams import STREAM_NAMES
 
@@ -62,16 +63,16 @@ def test_the_dashboard_shows_the_erp_clock_and_charts(admin_client, tmp_path):
     response = admin_client.get(reverse("admin:ingest_freshness"))
     html = response.content.decode()
     assert response.status_code == 200
-    row = re.search(r'<tr class="[^"]*" data-stream="orders">(.*?)</tr>', html, re.S).group(1)
+    row = found(r'<tr class="[^"]*" data-stream="orders">(.*?)</tr>', html, re.S).group(1)
     assert re.search(r'class="num ingest-event-age">\d+ s</td>', row)
     assert "Event lag 1 h" in html and "Event lag 24 h" in html
-    charts = re.search(r'<table id="ingest-charts".*?</table>', html, re.S).group(0)
+    charts = found(r'<table id="ingest-charts".*?</table>', html, re.S).group(0)
     assert charts.count("<svg ") == 4 * len(STREAM_NAMES)
-    orders = re.search(r'<tr data-stream="orders">(.*?)</tr>', charts, re.S).group(1)
+    orders = found(r'<tr data-stream="orders">(.*?)</tr>', charts, re.S).group(1)
     assert orders.count('class="bar"') == 2  # one hour with rows, in the 24 h and the 7 day chart
     assert ": 5 rows</title>" in orders
     assert orders.count('class="dot p95"') == 2
-    customers = re.search(r'<tr data-stream="customers">(.*?)</tr>', charts, re.S).group(1)
+    customers = found(r'<tr data-stream="customers">(.*?)</tr>', charts, re.S).group(1)
     assert "no rows" in customers and "no events" in customers
     assert "Failed records" in html
 
@@ -87,6 +88,7 @@ def test_the_dashboard_queries_do_not_grow_with_imports(admin_client):
     first = queries()
     for n in range(30):
         f = make_file(stream=STREAM_NAMES[n % 9], finished_at=now - timedelta(hours=n * 5), rows_created=n)
+        assert f.finished_at is not None
         EventLagCount.objects.create(
             import_file=f, stream=f.stream, committed_at=f.finished_at, bucket=n % 10, count=n + 1
         )

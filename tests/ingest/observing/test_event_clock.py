@@ -49,6 +49,7 @@ def test_the_clock_counts_each_event_in_its_bucket():
     summary = clock.summarize(now)
     assert summary.events == 5
     assert summary.buckets == {0: 1, 5: 2, 8: 1, 17: 1}
+    assert summary.newest_occurred_at is not None
     assert abs(summary.newest_occurred_at - (now - timedelta(seconds=0.05))) < timedelta(milliseconds=2)
     assert summary.lag_sum_seconds == pytest.approx(0.05 + 3 + 3 + 40 + 90_000, abs=0.01)
 
@@ -59,6 +60,7 @@ def test_an_import_records_its_clock_and_the_dashboard_reads_it(tmp_path):
     outcome = import_events(orders_at([now - timedelta(seconds=s) for s in lags], run="fresh"), tmp_path, "a")
     clock = ImportEventClock.objects.get(import_file_id=outcome.import_file_id)
     assert clock.events == 20 and clock.stream == "orders"
+    assert clock.newest_occurred_at is not None
     assert (clock.committed_at - clock.newest_occurred_at).total_seconds() == pytest.approx(5.0, abs=1.0)
     assert sum(EventLagCount.objects.values_list("count", flat=True)) == 20
 
@@ -121,7 +123,8 @@ def test_hourly_series_aggregate_rows_and_lag_by_hour(tmp_path):
     assert week.rows[-1] == a.counts["rows_created"] == 3
     assert week.rows[-4] == 2 and sum(week.rows) == 5
     assert week.files[-1] == 1 and week.files[-4] == 1
-    assert 10 <= week.lag_p50[-1] <= 30 and week.lag_p50[-2] is None
+    p50 = week.lag_p50[-1]
+    assert p50 is not None and 10 <= p50 <= 30 and week.lag_p50[-2] is None
     day = week.last(24)
     assert len(day.hours) == 24 and day.rows[-4] == 2
     assert sum(hourly_series(now)["customers"].rows) == 0

@@ -68,7 +68,7 @@ def test_every_line_of_an_error_object_becomes_a_listed_record(landed, s3, bucke
         assert r.error_code and r.reason and r.lambda_arn.startswith("arn:aws:lambda:")
         assert r.attempts_made == 1
         assert r.arrival_at and abs(r.arrival_at - datetime.now(UTC)) < timedelta(minutes=5)
-        assert r.attempt_ending_at >= r.arrival_at
+        assert r.attempt_ending_at is not None and r.attempt_ending_at >= r.arrival_at
 
     # The same object announced again registers nothing new.
     again, created = register_error_object(bucket, error_file.key, etag=error_file.etag)

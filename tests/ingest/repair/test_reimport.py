@@ -100,7 +100,7 @@ def test_dry_run_changes_nothing(s3, bucket, settings):
 def test_enqueued_reimport_sets_pending_and_rings(s3, bucket, settings):
     f = put_and_register(s3, settings)
     import_file(f.pk)
-    enqueued_again = []
+    enqueued_again: list[int] = []
     report = reimport_files(ImportFile.objects.filter(pk=f.pk), enqueue=enqueued_again.append)
     assert report.enqueued == [f.pk] == enqueued_again
     f.refresh_from_db()
@@ -175,7 +175,7 @@ def test_reimport_missing_command(s3, bucket, settings, capsys):
     assert set(ImportFile.objects.values_list("registered_by", "status")) == {("sweep", "imported")}
     assert Order.objects.count() == 6
     f = ImportFile.objects.first()
-    assert f.s3_event_time is not None and f.lag_seconds is not None
+    assert f is not None and f.s3_event_time is not None and f.lag_seconds is not None
 
     call_command("reimport", "--missing", "--sync")
     assert "0 selected" in capsys.readouterr().out

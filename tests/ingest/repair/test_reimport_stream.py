@@ -66,7 +66,9 @@ def test_reimport_id_stream_fixes_a_file_imported_as_the_wrong_stream(tmp_path):
     path = orders_file(tmp_path, "customers")
     f, _ = register_and_import(path)
     assert f.stream == "customers"
-    assert f.status == ImportStatus.IMPORTED_WITH_ERRORS and "in a customers file" in f.line_errors.first().message
+    first_error = f.line_errors.first()
+    assert f.status == ImportStatus.IMPORTED_WITH_ERRORS
+    assert first_error is not None and "in a customers file" in first_error.message
 
     call_command("reimport", "--id", str(f.pk), "--stream", "orders", "--sync")
     f.refresh_from_db()
