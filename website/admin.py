@@ -9,10 +9,12 @@ indexed natural key, and no full COUNT(*) (see ``ingest.admin.helpers.BigTableAd
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -30,15 +32,21 @@ from website.models import (
     VirtualRequest,
 )
 
+if TYPE_CHECKING:  # the stubs' names of what a ModelAdmin's list display and filters hold
+    from django.contrib.admin.options import _ListDisplayT, _ListFilterT
+    from django.utils.datastructures import _ListOrTuple
+
 TEXT_COLUMN_CHARS = 60
 
 
-def reference_column(attname: str, target: type[Model], key: str, description: str) -> Callable:
+def reference_column(
+    attname: str, target: type[Model], key: str, description: str
+) -> Callable[[admin.ModelAdmin[Any], Model], str]:
     """A ModelAdmin method showing a reference by its natural key (the FK column itself, so no join),
     linked to the referenced model's list filtered on that key: it works for placeholders too."""
 
     @admin.display(description=description, ordering=attname)
-    def column(model_admin: admin.ModelAdmin, obj: Model):
+    def column(model_admin: admin.ModelAdmin[Any], obj: Model) -> str:
         value = getattr(obj, attname)
         if value is None:
             return "-"
@@ -49,7 +57,7 @@ def reference_column(attname: str, target: type[Model], key: str, description: s
     return column
 
 
-def text_column(field: str, description: str | None = None) -> Callable:
+def text_column(field: str, description: str | None = None) -> Callable[[Model], str]:
     """A free-text column cut to a readable width (the detail page shows all of it)."""
 
     @admin.display(description=description or field.replace("_", " "))
@@ -67,7 +75,9 @@ class LineSearchMixin:
 
     parent_attname: str
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -85,14 +95,14 @@ class SourceRowAdmin(BigTableAdmin):
     source_columns = ("is_placeholder", "is_deleted", "source_version", "source_occurred_at", "last_import_column")
     flag_filters = ("is_placeholder", "is_deleted")
 
-    def get_list_display(self, request):
+    def get_list_display(self, request: HttpRequest) -> _ListDisplayT[Any]:
         return (*self.list_display, *self.source_columns)
 
-    def get_list_filter(self, request):
+    def get_list_filter(self, request: HttpRequest) -> _ListOrTuple[_ListFilterT]:
         return (*self.flag_filters, *self.list_filter)
 
     @admin.display(description="last import")
-    def last_import_column(self, obj: SourceTracked):
+    def last_import_column(self, obj: SourceTracked) -> str:
         return import_file_link(obj.last_import_id)
 
 

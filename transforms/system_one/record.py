@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from ..events import ENVELOPE_FIELDS, check_json_value, reject_json_constant
 from ..field_types import Decoder, field_type
@@ -44,12 +45,12 @@ class SystemOneRecord:
     event_id: str
     version: int
     occurred_at: str
-    key: dict
-    data: dict | None
-    extras: dict
+    key: dict[str, Any]
+    data: dict[str, Any] | None
+    extras: dict[str, Any]
     data_null: bool = False
 
-    def to_event(self) -> dict:
+    def to_event(self) -> dict[str, Any]:
         """The System Two event this record was written from (a fresh dict; equal to the original)."""
         event = {
             "eventId": self.event_id,
@@ -85,9 +86,9 @@ def make_record(
     event_id: str,
     version: int,
     occurred_at: str,
-    key: dict,
-    data: dict | None,
-    extras: dict,
+    key: dict[str, Any],
+    data: dict[str, Any] | None,
+    extras: dict[str, Any],
     data_null: bool,
 ) -> SystemOneRecord:
     # The same object SystemOneRecord(...) builds, without the generated __init__'s eleven
@@ -112,7 +113,7 @@ def make_record(
 # --- the layouts ---------------------------------------------------------------------------------------------
 
 
-def _object_marker(text: str, path: str) -> dict:
+def _object_marker(text: str, path: str) -> dict[str, Any]:
     # "obj=" marks an object without members; nothing else is allowed
     if text:
         raise ValueError("an object field's own value must be empty (or \\N for null)")
@@ -218,10 +219,10 @@ def _read_json(text: str) -> object:
 def read_specials(
     layout: ReadLayout,
     event_type: str,
-    values: dict,
-    extras: dict,
-    data_extras: dict,
-    object_extras: dict[str, dict],
+    values: dict[str, Any],
+    extras: dict[str, Any],
+    data_extras: dict[str, Any],
+    object_extras: dict[str, dict[str, Any]],
 ) -> bool:
     """Take the fields that are not layout fields out of ``values``: extras (``@`` envelope, ``+`` data)."""
     record_type = layout.record_type
