@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import Any
 
 from .field_types import INT_MAX, Checker, check_text, field_type
 from .invalid import InvalidEvent, kind, short
@@ -75,7 +76,7 @@ def _check_member_name(name: object, path: str) -> None:
         check_text(name, f"{path} (a member name)")
 
 
-def _check_extras(obj: dict, known: frozenset[str], prefix: str) -> None:
+def _check_extras(obj: dict[str, Any], known: frozenset[str], prefix: str) -> None:
     if known.issuperset(obj):
         return
     for name, value in obj.items():
@@ -112,7 +113,7 @@ def value_checker(spec: FieldSpec, *, key: bool = False) -> Checker:
     return field_type(spec, key=key).check
 
 
-def _check_fields(obj: dict, fields: tuple[_FieldCheck, ...], prefix: str) -> None:
+def _check_fields(obj: dict[str, Any], fields: tuple[_FieldCheck, ...], prefix: str) -> None:
     for name, optional, check in fields:
         value = obj.get(name)
         if value is None:
@@ -139,7 +140,7 @@ _RULES: dict[str, _StreamRules] = {name: _StreamRules(spec) for name, spec in ST
 _MISSING = object()
 
 
-def validate_event(obj: dict, stream: str) -> dict:
+def validate_event(obj: dict[str, Any], stream: str) -> dict[str, Any]:
     """Check that ``obj`` is a valid event of ``stream``; return it unchanged, or raise ``InvalidEvent``."""
     rules = _RULES.get(stream)
     if rules is None:
@@ -224,7 +225,7 @@ def reject_json_constant(name: str) -> object:
     raise InvalidEvent(f"body is not JSON: {name} is not a JSON number")
 
 
-def parse_event(body: bytes, stream: str) -> dict:
+def parse_event(body: bytes, stream: str) -> dict[str, Any]:
     """Decode a request body (strict UTF-8 JSON, one object) and validate it as an event of ``stream``."""
     try:
         text = bytes(body).decode("utf-8")

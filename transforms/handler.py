@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from typing import Any
 
 from .events import InvalidEvent, parse_event, stream_of_delivery_stream
 from .system_one.writer import write_record
@@ -36,7 +37,7 @@ def _prefix(body: bytes) -> str:
     return repr(body[:PREFIX_BYTES]) + ("..." if len(body) > PREFIX_BYTES else "")
 
 
-def lambda_handler(event: dict, context: object = None) -> dict:
+def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     """Transform one Firehose invocation; see the module docstring."""
     if not isinstance(event, dict):
         event = {}
@@ -51,7 +52,7 @@ def lambda_handler(event: dict, context: object = None) -> dict:
         stream, stream_error = None, str(e)
         logger.error("cannot tell the stream of delivery stream %r: %s; failing all %d records", arn, e, len(records))
 
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     counts = {OK: 0, FAILED: 0}
     for record in records:
         record_id = record.get("recordId") if isinstance(record, dict) else None

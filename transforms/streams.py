@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # The types and the limits of their values are defined with their rules, in field_types.
 from .field_types import (
@@ -109,7 +110,7 @@ class StreamSpec:
         return out
 
 
-def _field(raw: dict) -> FieldSpec:
+def _field(raw: dict[str, Any]) -> FieldSpec:
     if raw["type"] not in FIELD_TYPES:
         raise ValueError(f"unknown field type {raw['type']!r} in {STREAMS_FILE.name}")
     ref = raw.get("references")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -27,18 +29,25 @@ from website.models import (
     OrderLine,
     Shipment,
     ShippingAddress,
+    SourceTracked,
     VirtualRequest,
 )
+
+if TYPE_CHECKING:  # the stubs' names of what a ModelAdmin's list display and filters hold
+    from django.contrib.admin.options import _ListDisplayT, _ListFilterT
+    from django.utils.datastructures import _ListOrTuple
 
 TEXT_COLUMN_CHARS = 60
 
 
-def reference_column(attname: str, target: type[Model], key: str, description: str) -> Callable:
+def reference_column(
+    attname: str, target: type[Model], key: str, description: str
+) -> Callable[[admin.ModelAdmin[Any], Model], str]:
     """A ModelAdmin method showing a reference by its natural key (the FK column itself, so no join),
     linked to the referenced model's list filtered on that key: it works for placeholders too."""
 
     @admin.display(description=description, ordering=attname)
-    def column(model_admin: admin.ModelAdmin, obj: Model):
+    def column(model_admin: admin.ModelAdmin[Any], obj: Model) -> str:
         value = getattr(obj, attname)
         if value is None:
             return "-"
@@ -49,7 +58,7 @@ def reference_column(attname: str, target: type[Model], key: str, description: s
     return column
 
 
-def text_column(field: str, description: str | None = None) -> Callable:
+def text_column(field: str, description: str | None = None) -> Callable[[Model], str]:
     """A free-text column cut to a readable width (the detail page shows all of it)."""
 
     @admin.display(description=description or field.replace("_", " "))
@@ -67,7 +76,9 @@ class LineSearchMixin:
 
     parent_attname: str
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -85,26 +96,26 @@ class SourceRowAdmin(BigTableAdmin):
     source_columns = ("is_placeholder", "is_deleted", "source_version", "source_occurred_at", "last_import_column")
     flag_filters = ("is_placeholder", "is_deleted")
 
-    def get_list_display(self, request):
+    def get_list_display(self, request: HttpRequest) -> _ListDisplayT[Any]:
         return (*self.list_display, *self.source_columns)
 
-    def get_list_filter(self, request):
+    def get_list_filter(self, request: HttpRequest) -> _ListOrTuple[_ListFilterT]:
         return (*self.flag_filters, *self.list_filter)
 
     @admin.display(description="last import")
-    def last_import_column(self, obj: Model):
+    def last_import_column(self, obj: SourceTracked) -> str:
         return import_file_link(obj.last_import_id)
 
     # The row's page shows the unknown fields of its event (source_extras) as indented JSON, last.
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), "unknown_fields")
 
-    def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if f not in ("source_extras", "unknown_fields")]
-        return [*fields, "unknown_fields"]
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:  # type: ignore[override]
+        names = [f for f in super().get_fields(request, obj) if isinstance(f, str)]  # flat: no fieldsets here
+        return [*(f for f in names if f not in ("source_extras", "unknown_fields")), "unknown_fields"]
 
     @admin.display(description="unknown fields (source_extras)")
-    def unknown_fields(self, obj: Model):
+    def unknown_fields(self, obj: Model) -> str:
         extras = getattr(obj, "source_extras", None)
         if extras is None:
             return "-"

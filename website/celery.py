@@ -1,6 +1,7 @@
 """The Celery application; its configuration lives in Django settings under ``CELERY_``."""
 
 import os
+from typing import Any
 
 from celery import Celery, signals
 from django.db import close_old_connections
@@ -14,7 +15,7 @@ app.autodiscover_tasks()
 
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def _database_connections(sender=None, **_kwargs) -> None:
+def _database_connections(sender: Any = None, **_kwargs: Any) -> None:
     """Around each task, Django's rule for its connections, as around a web request: kept for
     DATABASE_CONN_MAX_AGE seconds (0, the default: closed after each task), replaced once an
     error left it unusable (the database restarted). Celery's fixup, which would close them all

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 PRODUCTION = os.environ.get("DJANGO_ENV", "development").strip().lower() == "production"
 
 
-def aws_retries(max_attempts: int) -> dict:
+def aws_retries(max_attempts: int) -> dict[str, Any]:
     """botocore's retry settings for ``AWS_MAX_ATTEMPTS`` as the AWS SDKs mean it: every attempt,
     the first included. botocore's own ``max_attempts`` key counts the retries only (one more
     attempt than it says); ``total_max_attempts`` is the SDKs' meaning."""

@@ -8,9 +8,11 @@ importer writes these tables with ``INSERT ... ON CONFLICT`` statements; see
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.db import models
+from django.db.models.expressions import Combinable
 
 from transforms.streams import MAX_CODE_LENGTH, MAX_KEY_LENGTH, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, STREAMS
 
@@ -20,29 +22,29 @@ def _choices(stream: str, field: str) -> list[tuple[str, str]]:
     return [(value, value.replace("_", " ").lower()) for value in spec.values]
 
 
-def key_field(**kwargs) -> models.CharField:
+def key_field(**kwargs: Any) -> models.CharField[str | int | Combinable, str]:
     return models.CharField(max_length=MAX_KEY_LENGTH, **kwargs)
 
 
-def money_field() -> models.DecimalField:
+def money_field() -> models.DecimalField[str | float | Decimal | Combinable | None, Decimal | None]:
     return models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, null=True, blank=True)
 
 
-def text_field() -> models.TextField:
+def text_field() -> models.TextField[str | Combinable | None, str | None]:
     return models.TextField(null=True, blank=True)
 
 
-def code_field() -> models.CharField:
+def code_field() -> models.CharField[str | int | Combinable | None, str | None]:
     return models.CharField(max_length=MAX_CODE_LENGTH, null=True, blank=True)
 
 
-def enum_field(stream: str, field: str = "status") -> models.CharField:
+def enum_field(stream: str, field: str = "status") -> models.CharField[str | int | Combinable | None, str | None]:
     return models.CharField(max_length=32, null=True, blank=True, choices=_choices(stream, field))
 
 
 def reference(
     to: str | type[models.Model], to_field: str, related_name: str, *, null: bool = True, db_index: bool = True
-) -> models.ForeignKey:
+) -> models.ForeignKey[Any, Any]:
     # No cascade in Django: the importer never deletes website rows (a delete event only
     # marks them), and a reference may point at a placeholder until its own event arrives.
     return models.ForeignKey(

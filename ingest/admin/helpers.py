@@ -52,7 +52,7 @@ def truncate(text: str | None, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def import_file_link(import_file_id: int | None):
+def import_file_link(import_file_id: int | None) -> str:
     """A link to the ImportFile page by id alone, so that a changelist row needs no join for it."""
     if import_file_id is None:
         return "-"

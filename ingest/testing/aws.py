@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +71,13 @@ def aws_clients(endpoint: str):
     s3 = boto3.client("s3", endpoint_url=endpoint, config=config)
     sqs = boto3.client("sqs", endpoint_url=endpoint, config=config)
     return s3, sqs
+
+
+def new_bucket(s3, prefix: str = "ops") -> str:
+    """A bucket of a name no other test uses."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
 
 
 def create_bucket_and_queue(s3, sqs, bucket: str, queue: str, *, notifications: bool = True) -> str:

@@ -36,6 +36,24 @@ def truncate_tables() -> None:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
 
 
+def import_transaction_has_written(key: str | None = None) -> bool:
+    """(PostgreSQL) Another backend on this database is inside a transaction that has written (it
+    holds an xid): an import half-way through. With ``key``: and that file is running."""
+    from django.db import connection
+
+    from ingest.models import ImportFile
+
+    if key is not None and not ImportFile.objects.filter(key=key, status="running").exists():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_xid IS NOT NULL"
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] > 0
+
+
 @contextmanager
 def held_by_another_worker(
     import_file_id: int, *, key_share: bool = False, hold_at_most: float = 10.0

@@ -14,6 +14,9 @@ from typing import Any
 from transforms.events import parse_event, validate_event
 from transforms.system_one.writer import write_record
 
+# The eventId of the contract's examples: fixed, so that a sample's System One line is known.
+EXAMPLE_EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
+
 
 def order_event(number: str = "SO-1", version: int = 1, **data) -> dict:
     """A valid event of the orders stream (checked against the contract's validation)."""
@@ -65,6 +68,28 @@ def order_line_event(number: str = "SO-1", line: int = 1) -> dict:
     }
 
 
+def customer_event(number: str = "C-1", name: str = "Acme") -> dict:
+    """A valid upsert of the customers stream, its optional fields null and ``occurredAt`` with an
+    offset, under the examples' eventId."""
+    key = {"customerNumber": number}
+    return {
+        "eventId": EXAMPLE_EVENT_ID,
+        "stream": "customers",
+        "eventType": "upsert",
+        "occurredAt": "2026-11-27T10:15:30+02:00",
+        "version": 1,
+        "key": key,
+        "data": {
+            **key,
+            "name": name,
+            "email": None,
+            "status": "ACTIVE",
+            "currency": "USD",
+            "billingAddress": {"line1": "1 Main", "line2": None, "city": "X", "countryCode": "US"},
+        },
+    }
+
+
 def checked(event: dict) -> dict:
     """``event``, once the contract's validation of a request body has accepted it."""
     parse_event(json.dumps(event).encode(), event["stream"])
@@ -87,6 +112,28 @@ def order_events(count: int, *, start: int = 0, run: str = "", customers: int = 
         del event["data"]["poNumber"], event["data"]["requestedShipDate"]
         events.append(validate_event(event, "orders"))
     return events
+
+
+def orders_at(occurred: list[datetime], *, run: str, version: int = 1, delete: bool = False) -> list[dict]:
+    """Valid orders events, one per ``occurredAt``, keys ``SO-{run}{n}``."""
+    out = []
+    for n, when in enumerate(occurred):
+        [event] = order_events(1, start=n, run=run)
+        event = dict(event, occurredAt=when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", version=version)
+        event["eventId"] = str(uuid.uuid4())
+        if delete:
+            event["eventType"] = "delete"
+            event.pop("data")
+        out.append(validate_event(event, "orders"))
+    return out
+
+
+def invalid_order(n: int) -> dict:
+    """An orders event the contract rejects (no version), whatever the transform's release."""
+    [event] = order_events(1, start=n, run="bad")
+    event = dict(event)
+    event.pop("version")
+    return event
 
 
 def firehose_body(events: list[dict]) -> bytes:

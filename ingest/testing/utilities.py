@@ -1,8 +1,9 @@
 """Small utilities of the tests, the benchmarks and the demo: a free TCP port, waiting for a
-condition."""
+condition, finding a pattern in a page."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -27,3 +28,10 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def found(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    """The first match of ``pattern`` in ``text``; an AssertionError (showing the text) when there is none."""
+    match = re.search(pattern, text, flags)
+    assert match is not None, f"{pattern!r} not found in {text[:2000]!r}"
+    return match

@@ -250,6 +250,7 @@ def pages() -> list[tuple[str, str]]:
     lines = reverse("admin:website_orderline_changelist")
     orders = reverse("admin:website_order_changelist")
     with_errors = ImportFile.objects.filter(status="imported_with_errors").order_by("-created_at").first()
+    assert with_errors is not None
     some_key, some_day = ImportFile.objects.order_by("-created_at").values_list("key", "created_at")[500]
     return [
         ("ImportFile list", files),

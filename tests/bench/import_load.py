@@ -145,6 +145,7 @@ def run_baseline(paths: list[Path], limit: int | None) -> tuple[float, int]:
         with transaction.atomic(), gzip.open(path, "rb") as fh:
             for number, raw in iter_lines(fh):
                 ev = parser.parse(raw, number)
+                assert ev.values is not None
                 values = dict(ev.values)
                 lookup = {col: values.pop(col) for col in key_cols}
                 values.update(source_version=ev.version, source_event_id=ev.event_id, source_occurred_at=ev.occurred_at)

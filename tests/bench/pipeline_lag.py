@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,19 +90,24 @@ def _measure(label: str, workers: int, files: int, lines: int, rate: float, put,
     done = wait_done(keys)
     by_key = {f.key: f for f in ImportFile.objects.filter(key__in=keys)}
     assert len(done) == files and all(f.status == "imported" for f in by_key.values()), "not every file imported"
-    lags = [by_key[k].finished_at.timestamp() - put_at[k] for k in keys]
-    last = max(f.finished_at.timestamp() for f in by_key.values())
 
-    def median_of(pairs) -> float:
-        values = sorted(b.timestamp() - a for a, b in pairs)
+    def at(when: datetime | None) -> float:
+        assert when is not None, "an imported file has every one of its times"
+        return when.timestamp()
+
+    lags = [at(by_key[k].finished_at) - put_at[k] for k in keys]
+    last = max(at(f.finished_at) for f in by_key.values())
+
+    def median_of(pairs: Iterable[tuple[float, datetime | None]]) -> float:
+        values = sorted(at(b) - a for a, b in pairs)
         return percentile(values, 50) or 0.0
 
     stages = {
         "put->s3 event": median_of((put_at[k], by_key[k].s3_event_time) for k in keys),
-        "->received": median_of((by_key[k].s3_event_time.timestamp(), by_key[k].received_at) for k in keys),
-        "->enqueued": median_of((by_key[k].received_at.timestamp(), by_key[k].enqueued_at) for k in keys),
-        "->started": median_of((by_key[k].enqueued_at.timestamp(), by_key[k].started_at) for k in keys),
-        "->committed": median_of((by_key[k].started_at.timestamp(), by_key[k].finished_at) for k in keys),
+        "->received": median_of((at(by_key[k].s3_event_time), by_key[k].received_at) for k in keys),
+        "->enqueued": median_of((at(by_key[k].received_at), by_key[k].enqueued_at) for k in keys),
+        "->started": median_of((at(by_key[k].enqueued_at), by_key[k].started_at) for k in keys),
+        "->committed": median_of((at(by_key[k].started_at), by_key[k].finished_at) for k in keys),
     }
     return Run(
         label=label,
@@ -223,7 +229,8 @@ def main() -> int:
         )
         print("      median steps: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in run.stages.items()))
         if run.label.startswith("steady"):
-            ok = ok and stats["p50"] < TARGET_P50 and stats["p99"] < TARGET_P99
+            p50, p99 = stats["p50"], stats["p99"]
+            ok = ok and p50 is not None and p99 is not None and p50 < TARGET_P50 and p99 < TARGET_P99
     for run in runs:
         if run.label.startswith("steady"):
             cron = summarize(cron_baseline(run.arrivals, run.durations, args.cron_interval))

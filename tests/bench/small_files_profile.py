@@ -26,6 +26,8 @@ from tests.bench.small_files import _empty_website_tables, _lines, _start_moto
 
 def _round_trips(action) -> list[str]:
     """What ``action`` sends to PostgreSQL: each statement, and each BEGIN/COMMIT psycopg sends itself."""
+    from unittest import mock
+
     import psycopg
     from psycopg import _connection_base
 
@@ -40,11 +42,11 @@ def _round_trips(action) -> list[str]:
         seen.append(bytes(cmd).decode() if isinstance(cmd, bytes) else str(cmd))
         return (yield from command(self, cmd, *args, **kwargs))
 
-    psycopg.Cursor.execute, _connection_base.BaseConnection._exec_command = counted_execute, counted_command
-    try:
+    with (
+        mock.patch.object(psycopg.Cursor, "execute", counted_execute),
+        mock.patch.object(_connection_base.BaseConnection, "_exec_command", counted_command),
+    ):
         action()
-    finally:
-        psycopg.Cursor.execute, _connection_base.BaseConnection._exec_command = execute, command
     return seen
 
 

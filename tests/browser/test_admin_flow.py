@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Dialog, expect
 
 from ingest.models import ImportFile, ImportStatus
 from tests.ingest.admin.factories import HOSTILE_LINE, failed_after_line_errors, imported_file, write_orders_file
@@ -30,7 +30,12 @@ def test_find_read_and_reimport_a_failed_file(browser, live_server, settings, op
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.set_default_timeout(15_000)
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
 
     # Log in.
     page.goto(f"{live_server.url}/admin/")

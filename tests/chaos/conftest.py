@@ -18,6 +18,7 @@ import pytest
 from ingest.testing.aws import aws_clients, create_bucket_and_queue, drain_test_events
 from ingest.testing.database import truncate_tables
 from ingest.testing.pipeline import Pipeline
+from ingest.testing.processes import ManagedProcess
 from ingest.testing.utilities import free_port
 from tests.chaos import postgres
 from tests.chaos.faultproxy import FaultProxy
@@ -92,7 +93,7 @@ class ChaosPipeline(Pipeline):
         self.s3_proxy = s3_proxy
         self.sqs_proxy = sqs_proxy
         self.postgres = postgres
-        self.redis = None
+        self.redis: ManagedProcess | None = None
         # What every worker and consumer of this pipeline starts with, unless a call says otherwise.
         self.worker_env: dict[str, str] = {}
         self.consumer_args: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ import pytest
 from django.db import OperationalError, close_old_connections, connection
 
 from ingest.models import ImportFile
+from ingest.testing.database import import_transaction_has_written
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import wait_until
 from website.models import Order
@@ -17,15 +18,6 @@ from website.models import Order
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos]
 
 LINES = 60_000
-
-
-def _import_transaction_has_written() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND backend_xid IS NOT NULL"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def _retrying(query):
@@ -49,7 +41,7 @@ def test_postgres_restart_during_an_import(chaos_pipeline, capsys):
     big = firehose_key("orders")
     p.put(big, firehose_body(order_events(LINES, run="P")))
     wait_until(lambda: ImportFile.objects.filter(key=big, status="running").exists(), 30, 0.02, "import running")
-    wait_until(_import_transaction_has_written, 30, 0.02, "the import's transaction to write")
+    wait_until(import_transaction_has_written, 30, 0.02, "the import's transaction to write")
     time.sleep(0.3)
     assert ImportFile.objects.get(key=big).status == "running"
 

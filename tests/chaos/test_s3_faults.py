@@ -5,6 +5,8 @@ while the faults last; once S3 is well the file is imported once, its rows equal
 from __future__ import annotations
 
 import time
+from functools import partial
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,7 @@ from website.models import Order
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos]
 
 # (mode, options, faults to see before S3 gets well again)
-FAULTS = [
+FAULTS: list[tuple[str, dict[str, Any], int]] = [
     ("error", {"status": 503}, 4),
     ("error", {"status": 500}, 4),
     ("reset", {}, 4),
@@ -24,6 +26,10 @@ FAULTS = [
     ("delay", {"delay": 2.5}, 2),  # the worker's read timeout is 1 s
 ]
 LINES = 300
+
+
+def imported_file(key: str) -> ImportFile | None:
+    return ImportFile.objects.filter(key=key, status="imported").first()
 
 
 def test_s3_faults_are_retried_with_backoff_and_nothing_is_imported_until_they_stop(chaos_pipeline, capsys):
@@ -59,9 +65,7 @@ def test_s3_faults_are_retried_with_backoff_and_nothing_is_imported_until_they_s
 
         healed = time.time()
         p.s3_proxy.passthrough()
-        f = wait_until(
-            lambda key=key: ImportFile.objects.filter(key=key, status="imported").first(), 60, 0.05, f"{label}: import"
-        )
+        f = wait_until(partial(imported_file, key), 60, 0.05, f"{label}: import")
         retries = worker.log().count("transient failure, retry") - retries_before
         assert retries >= 1, f"{label}: no retry logged\n{worker.log()[-3000:]}"
         assert f.finished_at.timestamp() >= healed  # imported only after the faults stopped

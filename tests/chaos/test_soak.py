@@ -107,10 +107,11 @@ def test_soak_under_faults_ends_equal_to_the_fold(chaos_pipeline, settings, caps
     deadline = time.monotonic() + 180
     while not retrying(settled):
         if time.monotonic() > deadline:
-            stuck = ImportFile.objects.exclude(status__in=DONE_STATUSES)
-            stuck = list(stuck.values_list("pk", "status", "error_message"))
-            missing = set(delivered) - set(ImportFile.objects.values_list("key", flat=True))
-            missing = sorted((delivered[k] - origin, k) for k in missing)
+            stuck = list(
+                ImportFile.objects.exclude(status__in=DONE_STATUSES).values_list("pk", "status", "error_message")
+            )
+            unregistered = set(delivered) - set(ImportFile.objects.values_list("key", flat=True))
+            missing = sorted((delivered[k] - origin, k) for k in unregistered)
             measure_recoveries(injector.faults)
             pytest.fail(
                 f"not settled after 180 s: {len(stuck)} file(s) not done: {stuck[:10]}; "

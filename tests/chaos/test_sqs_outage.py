@@ -31,7 +31,7 @@ def test_consumer_survives_a_sqs_outage_and_loses_nothing(chaos_pipeline, capsys
     # A long poll that started before the switch may still bring a message: land files only once
     # the consumer's calls have begun to fail.
     wait_until(lambda: p.sqs_proxy.faults["error"] > 0, 30, 0.05, "the consumer's first failed call")
-    keys = []
+    keys: list[str] = []
     while time.monotonic() - down < OUTAGE_SECONDS:
         n = len(keys) + 1
         key = firehose_key("orders")

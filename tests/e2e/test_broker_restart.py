@@ -12,9 +12,9 @@ import pytest
 from django.utils import timezone
 
 from ingest.models import ImportAttempt, ImportFile
+from ingest.testing.database import import_transaction_has_written
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import free_port, wait_until
-from tests.e2e.test_recovery import _import_has_written
 from website.models import Order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
@@ -34,7 +34,7 @@ def test_redis_killed_and_restarted_empty_queued_files_are_imported_once_within_
     busy_lines, queued_lines, queued = 80_000, 10, 4
     busy = firehose_key("orders")
     pipeline.put(busy, firehose_body(order_events(busy_lines, run="B")))
-    wait_until(lambda: _import_has_written(busy), 60, 0.02, "the busy import's transaction to write")
+    wait_until(lambda: import_transaction_has_written(busy), 60, 0.02, "the busy import's transaction to write")
     keys = []
     for n in range(queued):
         key = firehose_key("orders")

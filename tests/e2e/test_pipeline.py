@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ingest.models import ImportAttempt, ImportFile, UnreadableMessage
-from ingest.testing.database import held_by_another_worker
+from ingest.testing.database import held_by_another_worker, import_transaction_has_written
 from ingest.testing.processes import worker_children
 from ingest.testing.samples import firehose_body, firehose_key, notification_body, order_events
 from ingest.testing.utilities import free_port, wait_until
@@ -103,18 +103,6 @@ def test_two_notifications_for_one_object_import_once(pipeline):
     _one_import(pipeline, key, 30)
 
 
-def _import_transaction_has_written() -> bool:
-    """Another backend on this database is inside a transaction that has written (has an xid)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND backend_xid IS NOT NULL"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 def test_worker_killed_mid_import_imports_exactly_once(pipeline):
     lines = 100_000
     worker = pipeline.start_worker()
@@ -123,7 +111,7 @@ def test_worker_killed_mid_import_imports_exactly_once(pipeline):
     pipeline.put(key, firehose_body(order_events(lines, run="D")))
 
     wait_until(lambda: ImportFile.objects.filter(key=key, status="running").exists(), 30, 0.02, "import running")
-    wait_until(_import_transaction_has_written, 30, 0.02, "the import's transaction to write")
+    wait_until(import_transaction_has_written, 30, 0.02, "the import's transaction to write")
     time.sleep(0.5)  # well inside the import's transaction (it takes several seconds)
     assert ImportFile.objects.get(key=key).status == "running"
     [child] = worker_children(worker)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ingest.models import ImportAttempt, ImportFile
 from ingest.services.intake.crash_points import CONSUMER_POINTS
 from ingest.testing.aws import drain_test_events
+from ingest.testing.database import import_transaction_has_written
 from ingest.testing.processes import worker_children
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from ingest.testing.utilities import wait_until
@@ -23,20 +24,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
 # The acceptance bound of issue 9: a file whose importer died is importing again within this long.
 RECOVERY_BOUND_SECONDS = 10.0
-
-
-def _import_has_written(key: str) -> bool:
-    """The file is running and its import transaction has written rows (it holds an xid)."""
-    from django.db import connection
-
-    if not ImportFile.objects.filter(key=key, status="running").exists():
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND backend_xid IS NOT NULL"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def _imported_once(key: str, lines: int, *, rows_before: int = 0) -> ImportFile:
@@ -58,7 +45,7 @@ def test_whole_worker_killed_mid_import_is_importing_again_within_seconds(pipeli
     pipeline.start_consumer()
     key = firehose_key("orders")
     pipeline.put(key, firehose_body(order_events(lines, run="K")))
-    wait_until(lambda: _import_has_written(key), 60, 0.02, "the import's transaction to write")
+    wait_until(lambda: import_transaction_has_written(key), 60, 0.02, "the import's transaction to write")
     [doomed] = [w for w in workers if "] received" in w.log()]
     [survivor] = [w for w in workers if w is not doomed]
 
@@ -90,7 +77,7 @@ def test_sigterm_finishes_the_running_import_and_leaves_the_queued_one(pipeline)
     pipeline.start_consumer()
     first, second = firehose_key("orders"), firehose_key("orders")
     pipeline.put(first, firehose_body(order_events(running_lines, run="T")))
-    wait_until(lambda: _import_has_written(first), 60, 0.02, "the first import's transaction to write")
+    wait_until(lambda: import_transaction_has_written(first), 60, 0.02, "the first import's transaction to write")
     pipeline.put(second, firehose_body(order_events(queued_lines, run="U")))
     wait_until(
         lambda: ImportFile.objects.filter(key=second, enqueued_at__isnull=False).exists(), 30, 0.05, "second enqueued"

@@ -88,10 +88,22 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(sub, text)
 
 
-def _children(tree: Tree) -> list[Tree | Token]:
+def _tree(node: Tree | Token) -> Tree:
+    """The node where the grammar puts a rule (a subtree), never a token."""
+    if not isinstance(node, Tree):
+        raise Unsupported(f"expected a rule, found the token {node!r}")
+    return node
+
+
+def _first(node: Tree | Token) -> str:
+    """The text of a rule's first child: an identifier's name, an operator's symbol."""
+    return str(_tree(node).children[0])
+
+
+def _children(node: Tree | Token) -> list[Tree | Token]:
     """The meaningful children: no punctuation, keywords or newlines/comments."""
     out: list[Tree | Token] = []
-    for child in tree.children:
+    for child in _tree(node).children:
         if isinstance(child, Tree) and child.data == "new_line_or_comment":
             continue
         if isinstance(child, Token) and str(child).strip() in _PUNCTUATION:
@@ -116,8 +128,8 @@ class ModuleLocals:
                 for attribute in body.children:
                     if isinstance(attribute, Tree) and attribute.data == "attribute":
                         name, value = _children(attribute)
-                        assert str(name.children[0]) not in self.sources, f"duplicate local {name}"
-                        self.sources[str(name.children[0])] = value
+                        assert _first(name) not in self.sources, f"duplicate local {name}"
+                        self.sources[_first(name)] = _tree(value)
         self._values: dict[str, Any] = {}
         self._evaluating: set[str] = set()
 
@@ -183,7 +195,7 @@ class ModuleLocals:
     def _eval_string(self, node: Tree, scope: dict[str, Any]) -> Any:
         parts: list[str] = []
         for part in _children(node):
-            [piece] = part.children
+            [piece] = _tree(part).children
             if isinstance(piece, Token):
                 text = str(piece)
                 if piece.type in {"ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"}:
@@ -221,7 +233,9 @@ class ModuleLocals:
         for elem in _children(node):
             key_node, value_node = _children(elem)
             [key_term] = _children(key_node)
-            [key_inner] = _children(key_term) if key_term.data == "expr_term" else [key_term]
+            [key_inner] = (
+                _children(key_term) if isinstance(key_term, Tree) and key_term.data == "expr_term" else [key_term]
+            )
             if isinstance(key_inner, Tree) and key_inner.data == "identifier":
                 key = str(key_inner.children[0])  # a bare name is the key itself, not a variable
             else:
@@ -243,8 +257,8 @@ class ModuleLocals:
         for key, value in pairs:
             inner = dict(scope)
             if len(names) == 2:
-                inner[str(names[0].children[0])] = key
-            inner[str(names[-1].children[0])] = value
+                inner[_first(names[0])] = key
+            inner[_first(names[-1])] = value
             scopes.append(inner)
         condition = [c for c in rest if isinstance(c, Tree) and c.data == "for_cond"]
         if condition:
@@ -268,18 +282,18 @@ class ModuleLocals:
 
     def _eval_function_call(self, node: Tree, scope: dict[str, Any]) -> Any:
         name, *arguments = _children(node)
-        function = FUNCTIONS.get(str(name.children[0]))
+        function = FUNCTIONS.get(_first(name))
         if function is None:
-            raise Unsupported(f"function {name.children[0]}() is not supported")
+            raise Unsupported(f"function {_first(name)}() is not supported")
         args = [self.eval(a, scope) for a in (_children(arguments[0]) if arguments else [])]
-        if arguments and any(isinstance(t, Token) and str(t) == "..." for t in arguments[0].children):
+        if arguments and any(isinstance(t, Token) and str(t) == "..." for t in _tree(arguments[0]).children):
             args = [*args[:-1], *args[-1]]
         return function(*args)
 
     def _eval_get_attr_expr_term(self, node: Tree, scope: dict[str, Any]) -> Any:
         target, attr = _children(node)
         [name] = _children(attr)
-        return _index(self.eval(target, scope), str(name.children[0]))
+        return _index(self.eval(target, scope), _first(name))
 
     def _eval_index_expr_term(self, node: Tree, scope: dict[str, Any]) -> Any:
         target, index = _children(node)
@@ -300,7 +314,7 @@ class ModuleLocals:
         left, term = _children(node)
         operator, right = _children(term)
         a = self.eval(left, scope)
-        op = str(operator.children[0])
+        op = _first(operator)
         if op == "&&":
             return a and self.eval(right, scope)
         if op == "||":

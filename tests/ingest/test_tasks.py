@@ -19,15 +19,6 @@ from website.models import Order
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def bucket(aws, settings):
-    from ingest.testing.aws import aws_clients
-
-    s3, _sqs = aws_clients(aws)
-    s3.create_bucket(Bucket=settings.INGEST_BUCKET)
-    return s3
-
-
 def put_file(s3, settings, lines: int = 5) -> ImportFile:
     key = firehose_key("orders")
     body = firehose_body(order_events(lines))
@@ -81,8 +72,8 @@ def test_retry_countdown_is_jittered_above_half_the_ceiling(settings):
     assert len({round(d, 3) for d in draws}) > 100  # still jittered
 
 
-def test_success(bucket, settings):
-    f = put_file(bucket, settings)
+def test_success(s3, bucket, settings):
+    f = put_file(s3, settings)
     result = import_file_task.apply(args=[f.pk]).get()
     assert result["status"] == "imported" and result["counts"]["rows_created"] == 5
     f.refresh_from_db()
@@ -113,12 +104,13 @@ def _s3_refusing(settings) -> None:
     }
     settings.STORAGES = {**settings.STORAGES, "ingest": ingest}
     settings.AWS_ENDPOINT_URL = dead
-    storages._storages.pop("ingest", None)
-    storages._backends = None
+    # The handler's private caches (not in the type stubs): forget the storage already built.
+    vars(storages)["_storages"].pop("ingest", None)
+    vars(storages)["_backends"] = None
 
 
-def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings, monkeypatch):
-    f = put_file(bucket, settings)
+def test_transient_failures_are_retried_then_recorded_as_failed(s3, bucket, settings, monkeypatch):
+    f = put_file(s3, settings)
     _s3_refusing(settings)
     monkeypatch.setattr(import_file_task, "max_retries", 2)  # declared at import from INGEST_TASK_MAX_RETRIES
 
@@ -132,11 +124,11 @@ def test_transient_failures_are_retried_then_recorded_as_failed(bucket, settings
     assert Order.objects.count() == 0
 
 
-def test_each_retry_of_a_transient_failure_waits_at_least_half_its_ceiling(bucket, settings, monkeypatch):
+def test_each_retry_of_a_transient_failure_waits_at_least_half_its_ceiling(s3, bucket, settings, monkeypatch):
     """The countdowns the task asks of Celery (task_retry's reason), retry after retry."""
     from celery.signals import task_retry
 
-    f = put_file(bucket, settings)
+    f = put_file(s3, settings)
     _s3_refusing(settings)
     monkeypatch.setattr(import_file_task, "max_retries", 4)
     countdowns: list[float] = []
@@ -154,15 +146,15 @@ def test_each_retry_of_a_transient_failure_waits_at_least_half_its_ceiling(bucke
         assert retry_ceiling(retries) / 2 <= countdown <= retry_ceiling(retries), (retries, countdown)
 
 
-def test_redelivery_is_counted_and_capped(bucket, settings):
+def test_redelivery_is_counted_and_capped(s3, bucket, settings):
     settings.INGEST_MAX_REDELIVERIES = 2
-    f = put_file(bucket, settings)
+    f = put_file(s3, settings)
     ImportFile.objects.filter(pk=f.pk).update(status="running")  # what its lost worker left
     assert run_redelivered(f.pk)["status"] == "imported"
     f.refresh_from_db()
     assert f.redeliveries == 1 and f.status == "imported"
 
-    g = put_file(bucket, settings)
+    g = put_file(s3, settings)
     ImportFile.objects.filter(pk=g.pk).update(redeliveries=2, status="running")
     assert run_redelivered(g.pk)["status"] == "failed"
     g.refresh_from_db()
@@ -176,12 +168,12 @@ def test_a_file_that_no_longer_exists(db):
 
 
 @pytest.mark.postgres
-def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
+def test_busy_retries_leave_the_failures_retry_count_alone(s3, bucket, settings):
     """Each look again at a busy file counts ``busy`` up, not the retries a failure may still use."""
     from celery.signals import task_prerun
 
     settings.INGEST_BUSY_MAX_RETRIES = 2
-    f = put_file(bucket, settings)
+    f = put_file(s3, settings)
     runs: list[tuple[int, int]] = []
 
     def seen(sender=None, task=None, kwargs=None, **_):
@@ -199,10 +191,10 @@ def test_busy_retries_leave_the_failures_retry_count_alone(bucket, settings):
 
 
 @pytest.mark.postgres
-def test_busy_file_is_retried_not_failed(bucket, settings):
+def test_busy_file_is_retried_not_failed(s3, bucket, settings):
     """Another worker holds the file's lock: the task retries (a fixed countdown) and never marks it failed."""
     settings.INGEST_BUSY_MAX_RETRIES = 2
-    f = put_file(bucket, settings)
+    f = put_file(s3, settings)
     with held_by_another_worker(f.pk, key_share=True, hold_at_most=20):
         result = import_file_task.apply(args=[f.pk]).get()
     assert result["status"] == "busy"

@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ingest.testing.samples import EXAMPLE_EVENT_ID
 from transforms.events import ENVELOPE_FIELDS
 from transforms.streams import (
     INT_MAX,
@@ -33,7 +34,7 @@ from transforms.streams import (
 
 ABSENT: Any = object()  # an optional field left out
 
-CHARACTERS = st.characters(exclude_categories=("Cs",))  # any Unicode scalar value but the surrogates
+CHARACTERS = st.characters(exclude_categories=["Cs"])  # any Unicode scalar value but the surrogates
 # Text is drawn from everything, and often from the characters the format has to escape.
 TRICKY = "|=\\.;\n\r\t\x00\x0b\x0c\x1c\x1d\x1e\x7f\x85\u2028\u2029\ufeff\"'{}[],:N🎉\U0010ffff"
 TEXT = st.text(CHARACTERS) | st.text(st.sampled_from(TRICKY) | CHARACTERS, max_size=12)
@@ -183,7 +184,7 @@ def event_bodies(draw: st.DrawFn, stream: str | None = None, **kwargs: Any) -> t
     return event, to_body(event, ascii_only=style == "ascii")
 
 
-EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
+EVENT_ID = EXAMPLE_EVENT_ID
 
 
 def sample_order(**changes: Any) -> dict:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.transforms.event_samples import body, customer, order_line, shipment
+from tests.transforms.samples import body, customer, order_line, shipment
 from tests.transforms.strategies import sample_order as order
 from transforms.events import (
     InvalidEvent,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.transforms.event_samples import body, customer, order_line, shipment
+from tests.transforms.samples import body, customer, order_line, shipment
 from tests.transforms.strategies import event_bodies, events
 from tests.transforms.strategies import sample_order as order
 from transforms.events import (
@@ -57,11 +57,17 @@ def test_optional_fields_may_be_null_or_absent():
     event = order()
     event["data"]["requestedShipDate"] = None
     del event["data"]["poNumber"]
-    validate_event(event, "orders")
+    parsed = parse_event(body(event), "orders")
+    assert parsed == event  # kept as sent: the null stays null, the absent field stays absent
+    assert parsed["data"]["requestedShipDate"] is None and "poNumber" not in parsed["data"]
     event = customer()
     event["data"]["billingAddress"]["region"] = None
     event["data"]["creditLimit"] = None
-    validate_event(event, "customers")
+    del event["data"]["email"]
+    parsed = parse_event(body(event), "customers")
+    assert parsed == event
+    assert parsed["data"]["creditLimit"] is None and parsed["data"]["billingAddress"]["region"] is None
+    assert "email" not in parsed["data"]
 
 
 def test_text_may_be_any_unicode_or_empty():
@@ -69,7 +75,11 @@ def test_text_may_be_any_unicode_or_empty():
     event["data"]["description"] = "\x00|=\\\n\r\t\u2028\x85 🎉 \U0010ffff"
     event["data"]["sku"] = ""
     event["data"]["imprintColors"] = ["", "a|b", "🎉"]
-    validate_event(event, "order-lines")
+    expected = copy.deepcopy(event)
+    assert validate_event(event, "order-lines") is event and event == expected
+    parsed = parse_event(body(event), "order-lines")
+    assert parsed["data"]["description"] == "\x00|=\\\n\r\t\u2028\x85 🎉 \U0010ffff"
+    assert parsed["data"]["sku"] == "" and parsed["data"]["imprintColors"] == ["", "a|b", "🎉"]
 
 
 def test_an_escaped_surrogate_pair_is_fine():

@@ -146,11 +146,13 @@ def test_decode_refuses_what_check_refuses(kind, text):
 
 
 def test_int_bool_and_lists_decode_to_their_values():
-    assert TYPES["int"].decode("-42", "n") == -42
-    assert TYPES["bool"].decode("F", "b") is False
-    assert TYPES["string_list"].decode("a\\s;b;;", "l") == ["a;", "b", ""]
-    assert TYPES["bool"].fast_decode("T") is True
-    assert TYPES["string_list"].fast_decode("x;\\p;") == ["x", "|"]
+    integer, boolean, strings = TYPES["int"], TYPES["bool"], TYPES["string_list"]
+    assert integer.decode and boolean.decode and strings.decode and boolean.fast_decode and strings.fast_decode
+    assert integer.decode("-42", "n") == -42
+    assert boolean.decode("F", "b") is False
+    assert strings.decode("a\\s;b;;", "l") == ["a;", "b", ""]
+    assert boolean.fast_decode("T") is True
+    assert strings.fast_decode("x;\\p;") == ["x", "|"]
 
 
 # --- a reference holds a key: the reader now applies the key rules the transform applies -------------------

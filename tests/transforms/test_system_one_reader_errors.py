@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.transforms.system_one_samples import EVENT_ID, customer, order_line
+from tests.transforms.samples import EVENT_ID, customer, order_line
 from transforms.system_one import SystemOneFormatError, read_record, write_record
 
 GOOD = write_record(order_line())[:-1]

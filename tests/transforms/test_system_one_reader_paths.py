@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.transforms.samples import assert_round_trip, customer, order_line
 from tests.transforms.strategies import events
-from tests.transforms.system_one_samples import assert_round_trip, customer, order_line
 from transforms.events import validate_event
 from transforms.streams import STREAM_NAMES, STREAMS
 from transforms.system_one import SystemOneFormatError, read_record, write_record
 from transforms.system_one import reader as reader_module
 from transforms.system_one.fast import FAST
+
+
+def matched(pattern: re.Pattern[str], line: str) -> re.Match[str]:
+    """The fast path's match of a line it must take."""
+    match = pattern.fullmatch(line)
+    assert match is not None, line
+    return match
 
 
 @pytest.mark.slow
@@ -91,10 +100,10 @@ def test_typical_lines_take_the_fast_path():
     assert match is not None
     assert fast.read_upsert(match, line) == reader_module._read_general(line)
     escaped = write_record(order_line(description="a|b=c\nd", imprintMethod=None, imprintColors=["x;y", ""]))[:-1]
-    assert fast.read_upsert(fast.upsert.fullmatch(escaped), escaped) is not None
+    assert fast.read_upsert(matched(fast.upsert, escaped), escaped) is not None
     delete = {k: v for k, v in order_line().items() if k != "data"} | {"eventType": "delete"}
     delete_line = write_record(delete)[:-1]
-    assert fast.read_delete(fast.delete.fullmatch(delete_line), delete_line) == read_record(delete_line)
+    assert fast.read_delete(matched(fast.delete, delete_line), delete_line) == read_record(delete_line)
     customer_line = write_record(customer())[:-1]
     assert FAST["CUS"].upsert.fullmatch(customer_line) is not None
     # extras (written last) stay on the fast path
@@ -103,8 +112,8 @@ def test_typical_lines_take_the_fast_path():
     extra["data"]["billingAddress"] = extra["data"]["billingAddress"] | {"gate.code": "12=34"}
     extra_line = write_record(extra)[:-1]
     fast_customer = FAST["CUS"]
-    record = fast_customer.read_upsert(fast_customer.upsert.fullmatch(extra_line), extra_line)
+    record = fast_customer.read_upsert(matched(fast_customer.upsert, extra_line), extra_line)
     assert record is not None and record.to_event() == extra
     null_delete = write_record(delete | {"data": None, "x": [1]})[:-1]
-    record = fast.read_delete(fast.delete.fullmatch(null_delete), null_delete)
+    record = fast.read_delete(matched(fast.delete, null_delete), null_delete)
     assert record is not None and record.data_null and record.extras == {"x": [1]}

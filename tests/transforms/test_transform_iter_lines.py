@@ -115,9 +115,9 @@ class GeneratedFile(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         assert size is not None and size > 0, "iter_lines reads in chunks"
         while self._offset == len(self._current):
-            self._current, self._offset = next(self._pieces, None), 0
-            if self._current is None:
-                self._current = b""
+            piece = next(self._pieces, None)
+            self._current, self._offset = piece or b"", 0
+            if piece is None:
                 return b""
         out = self._current[self._offset : self._offset + size]
         self._offset += len(out)

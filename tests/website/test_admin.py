@@ -9,7 +9,7 @@ from django.urls import reverse
 from tests.ingest.admin.factories import make_file, make_website_rows
 from website.models import MODELS_BY_STREAM, Customer, Order, OrderLine
 
-MODELS = sorted(MODELS_BY_STREAM.values(), key=lambda m: m._meta.model_name)
+MODELS = sorted(MODELS_BY_STREAM.values(), key=lambda m: str(m._meta.model_name))
 
 
 def changelist(model) -> str:

@@ -32,7 +32,11 @@ class _AlwaysUnavailable(BaseHTTPRequestHandler):
 def test_a_call_is_tried_exactly_aws_max_attempts_times(attempts, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    handler = type("Handler", (_AlwaysUnavailable,), {"count": 0})
+
+    class Handler(_AlwaysUnavailable):
+        count = 0
+
+    handler = Handler
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

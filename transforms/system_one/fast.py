@@ -52,14 +52,16 @@ def _unescape_optional(text: object) -> object:
 _NULL_VALUE = object()  # an optional field's \N, told apart before unescaping (the text "\N" is written "\\N")
 
 
-def _read_tail(layout: ReadLayout, event_type: str, tail: str) -> tuple[dict, dict, dict, bool] | None:
+def _read_tail(
+    layout: ReadLayout, event_type: str, tail: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], bool] | None:
     """The extras at the end of a fast-path line; None if anything is wrong (the general path says what)."""
     fields = dict(field.split("=") for field in tail[1:].split("|"))
     if len(fields) != tail.count("|"):
         return None  # a name twice
-    extras: dict = {}
-    data_extras: dict = {}
-    object_extras: dict[str, dict] = {}
+    extras: dict[str, Any] = {}
+    data_extras: dict[str, Any] = {}
+    object_extras: dict[str, dict[str, Any]] = {}
     adopted: list[str] = []
     try:
         data_null = read_specials(layout, event_type, fields, extras, data_extras, object_extras, adopted)

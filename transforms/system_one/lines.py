@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, overload
+from typing import Protocol, overload
 
 __all__ = ["CHUNK_SIZE", "EXCERPT_BYTES", "OverlongLine", "iter_lines"]
 
@@ -26,26 +26,32 @@ class OverlongLine:
     length: int  # the line's full length in bytes, without its newline (b"\n" or b"\r\n")
 
 
+class ByteReader(Protocol):
+    """What iter_lines reads from: any binary file object (a file, a GzipFile, a stream)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 @overload
 def iter_lines(
-    fileobj: BinaryIO, chunk_size: int = ..., max_line_bytes: None = None
+    fileobj: ByteReader, chunk_size: int = ..., max_line_bytes: None = None
 ) -> Iterator[tuple[int, bytes]]: ...
 
 
 @overload
 def iter_lines(
-    fileobj: BinaryIO, chunk_size: int = ..., *, max_line_bytes: int
+    fileobj: ByteReader, chunk_size: int = ..., *, max_line_bytes: int
 ) -> Iterator[tuple[int, bytes | OverlongLine]]: ...
 
 
 @overload
 def iter_lines(
-    fileobj: BinaryIO, chunk_size: int, max_line_bytes: int
+    fileobj: ByteReader, chunk_size: int, max_line_bytes: int
 ) -> Iterator[tuple[int, bytes | OverlongLine]]: ...
 
 
 def iter_lines(
-    fileobj: BinaryIO, chunk_size: int = CHUNK_SIZE, max_line_bytes: int | None = None
+    fileobj: ByteReader, chunk_size: int = CHUNK_SIZE, max_line_bytes: int | None = None
 ) -> Iterator[tuple[int, bytes]] | Iterator[tuple[int, bytes | OverlongLine]]:
     """Yield ``(line_number, raw_bytes)`` for each line of a binary file, reading ``chunk_size`` at a time.
 
@@ -65,7 +71,7 @@ def iter_lines(
     return _bounded(fileobj, chunk_size, max_line_bytes)
 
 
-def _unbounded(fileobj: BinaryIO, chunk_size: int) -> Iterator[tuple[int, bytes]]:
+def _unbounded(fileobj: ByteReader, chunk_size: int) -> Iterator[tuple[int, bytes]]:
     pending: list[bytes] = []
     number = 0
     read = fileobj.read
@@ -91,7 +97,7 @@ def _unbounded(fileobj: BinaryIO, chunk_size: int) -> Iterator[tuple[int, bytes]
         yield number + 1, b"".join(pending)
 
 
-def _bounded(fileobj: BinaryIO, chunk_size: int, limit: int) -> Iterator[tuple[int, bytes | OverlongLine]]:
+def _bounded(fileobj: ByteReader, chunk_size: int, limit: int) -> Iterator[tuple[int, bytes | OverlongLine]]:
     # Two states.  Normal: the line so far is in ``pending`` (at most limit + 1 bytes: the +1 is
     # a "\r" that may turn out to be half of a "\r\n").  Overlong (``excerpt`` is not None): only
     # the excerpt, the length so far and whether the last byte so far is "\r" are kept.

@@ -66,7 +66,7 @@ def _diagnose(line: str) -> SystemOneFormatError:
     return fail(record_type, "malformed line")  # pragma: no cover - the cases above are exhaustive
 
 
-def read_record(line: str) -> SystemOneRecord:
+def read_record(line: str | bytes) -> SystemOneRecord:
     """Parse one System One line (with or without its ``"\\n"``; one trailing ``"\\r"`` is ignored).
 
     Raises ``SystemOneFormatError`` for anything that ``write_record`` would not have written:
@@ -141,9 +141,9 @@ def _read_general(line: str) -> SystemOneRecord:
         seen: set[str] = set()
         duplicate = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
         raise fail(record_type, f"field {shown(duplicate)!r} appears twice")
-    extras: dict = {}
-    data_extras: dict = {}
-    object_extras: dict[str, dict] = {}
+    extras: dict[str, Any] = {}
+    data_extras: dict[str, Any] = {}
+    object_extras: dict[str, dict[str, Any]] = {}
     data_null = False
     adopted: list[str] = []
     unknown: list[str] = []
@@ -212,12 +212,12 @@ def _decode(line: object) -> str:
         raise SystemOneFormatError(f"line is not UTF-8: {e.reason} at byte {e.start}") from None
 
 
-def _assemble_objects(layout: ReadLayout, values: dict, object_extras: dict[str, dict]) -> None:
+def _assemble_objects(layout: ReadLayout, values: dict[str, Any], object_extras: dict[str, dict[str, Any]]) -> None:
     """Turn the flattened ``obj.sub`` values back into nested dicts, in place."""
     record_type = layout.record_type
     for name, optional, subs, _known in layout.objects:
         marker = values.pop(name, _MISSING)
-        obj: dict = {}
+        obj: dict[str, Any] = {}
         for flat, sub, _sub_optional in subs:
             value = values.pop(flat, _MISSING)
             if value is not _MISSING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..events import ENVELOPE_FIELDS, check_json_value, reject_json_constant
 from ..field_types import Decoder, field_type
@@ -45,15 +46,15 @@ class SystemOneRecord:
     event_id: str
     version: int
     occurred_at: str
-    key: dict
-    data: dict | None
-    extras: dict
+    key: dict[str, Any]
+    data: dict[str, Any] | None
+    extras: dict[str, Any]
     data_null: bool = False
     # The line had plain fields of a layout newer than this reader's, kept in ``data`` as extras
     # (set by the general reader only; the class default serves every other record for free).
     unknown_columns: bool = False
 
-    def to_event(self) -> dict:
+    def to_event(self) -> dict[str, Any]:
         """The System Two event this record was written from (a fresh dict; equal to the original)."""
         event = {
             "eventId": self.event_id,
@@ -89,9 +90,9 @@ def make_record(
     event_id: str,
     version: int,
     occurred_at: str,
-    key: dict,
-    data: dict | None,
-    extras: dict,
+    key: dict[str, Any],
+    data: dict[str, Any] | None,
+    extras: dict[str, Any],
     data_null: bool,
 ) -> SystemOneRecord:
     # The same object SystemOneRecord(...) builds, without the generated __init__'s eleven
@@ -116,7 +117,7 @@ def make_record(
 # --- the layouts ---------------------------------------------------------------------------------------------
 
 
-def _object_marker(text: str, path: str) -> dict:
+def _object_marker(text: str, path: str) -> dict[str, Any]:
     # "obj=" marks an object without members; nothing else is allowed
     if text:
         raise ValueError("an object field's own value must be empty (or \\N for null)")
@@ -229,10 +230,10 @@ def _read_json(text: str) -> object:
 def read_specials(
     layout: ReadLayout,
     event_type: str,
-    values: dict,
-    extras: dict,
-    data_extras: dict,
-    object_extras: dict[str, dict],
+    values: dict[str, Any],
+    extras: dict[str, Any],
+    data_extras: dict[str, Any],
+    object_extras: dict[str, dict[str, Any]],
     adopted: list[str] | None = None,
     unknown: list[str] | None = None,
 ) -> bool:
@@ -304,7 +305,7 @@ def read_specials(
     return data_null
 
 
-def _adopt(layout: ReadLayout, flat: str, value: object, values: dict, adopted: list[str] | None) -> None:
+def _adopt(layout: ReadLayout, flat: str, value: object, values: dict[str, Any], adopted: list[str] | None) -> None:
     """An extra of a field the layout now has: its value as the field's text, checked by its type."""
     if flat in values:
         raise ValueError(f"appears twice (as {flat} and as an extra)")
@@ -319,7 +320,12 @@ def _adopt(layout: ReadLayout, flat: str, value: object, values: dict, adopted: 
 
 
 def _adopt_field(
-    layout: ReadLayout, name: str, value: object, values: dict, object_extras: dict, adopted: list[str] | None
+    layout: ReadLayout,
+    name: str,
+    value: object,
+    values: dict[str, Any],
+    object_extras: dict[str, dict[str, Any]],
+    adopted: list[str] | None,
 ) -> None:
     obj = next((o for o in layout.objects if o[0] == name), None)
     if obj is None:
@@ -342,7 +348,9 @@ def _adopt_field(
             object_extras.setdefault(name, {})[member] = member_value
 
 
-def _unknown_column(layout: ReadLayout, raw_name: str, text: str, data_extras: dict, object_extras: dict) -> None:
+def _unknown_column(
+    layout: ReadLayout, raw_name: str, text: str, data_extras: dict[str, Any], object_extras: dict[str, dict[str, Any]]
+) -> None:
     """A plain ``name=text`` field this layout does not know: kept as a data extra (its text)."""
     value: object = None if text == NULL else unescape(text)
     head, dot, sub = raw_name.partition(".")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..events import ENVELOPE_FIELDS
 from ..field_types import Encoder, encode_int, field_type
@@ -55,7 +56,7 @@ class _WriteLayout:
 _LAYOUTS = {name: _WriteLayout(spec) for name, spec in STREAMS.items()}
 
 
-def write_record(event: dict, stream: str | None = None) -> str:
+def write_record(event: dict[str, Any], stream: str | None = None) -> str:
     """The System One line (ending in ``"\\n"``) of a validated event of ``stream`` (default: its ``stream``).
 
     The event must have passed ``transforms.events.validate_event``; for anything else the line may

@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ingest.models import ChangeNotification, ImportFile
@@ -65,7 +65,8 @@ def record_changes(f: ImportFile, counts: BatchCounts, part: int) -> int | None:
                 0 if listened else 1,
             ],
         )
-        return cursor.fetchone()[0]
+        notification_id: int = cursor.fetchone()[0]
+        return notification_id
 
 
 def dispatch_after_commit(import_file_id: int) -> None:
@@ -82,7 +83,7 @@ def _dispatch_quietly(import_file_id: int) -> None:
         logger.exception("delivering the changes of file %s failed; the sweep will retry", import_file_id)
 
 
-def dispatch(queryset=None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
+def dispatch(queryset: QuerySet[ChangeNotification] | None = None, *, limit: int = DISPATCH_CHUNK) -> tuple[int, int]:
     """Deliver up to ``limit`` undelivered notifications of the queryset; returns (delivered, failed).
 
     Each one is locked while its receivers run (skipped if another dispatcher holds it), and

@@ -42,15 +42,15 @@ class BatchCounts:
         self.deleted_json += other.deleted_json
 
     @property
-    def created_keys(self) -> list[tuple]:
+    def created_keys(self) -> list[tuple[Any, ...]]:
         return decode_keys(self.created_json)
 
     @property
-    def updated_keys(self) -> list[tuple]:
+    def updated_keys(self) -> list[tuple[Any, ...]]:
         return decode_keys(self.updated_json)
 
     @property
-    def deleted_keys(self) -> list[tuple]:
+    def deleted_keys(self) -> list[tuple[Any, ...]]:
         return decode_keys(self.deleted_json)
 
     def has_keys(self) -> bool:
@@ -75,7 +75,7 @@ def apply_batch(
     counts = BatchCounts()
 
     # Within a batch only the highest-ranked event of a key can matter.
-    winners: dict[tuple, RowEvent] = {}
+    winners: dict[tuple[Any, ...], RowEvent] = {}
     for ev in events:
         current = winners.get(ev.key)
         if current is None:
@@ -96,7 +96,12 @@ def apply_batch(
 
 
 def _apply(
-    db: Db, spec: StreamSpec, winners: dict[tuple, RowEvent], import_id: int | None, counts: BatchCounts, collect: bool
+    db: Db,
+    spec: StreamSpec,
+    winners: dict[tuple[Any, ...], RowEvent],
+    import_id: int | None,
+    counts: BatchCounts,
+    collect: bool,
 ) -> None:
     sql = table_sql(spec.name, db.connection)
     rules = rules_for(spec.name)

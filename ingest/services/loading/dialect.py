@@ -57,11 +57,13 @@ class Db:
         with self.connection.wrap_database_errors:
             self.cursor.execute(query, params)
 
-    def fetchall(self) -> list[tuple]:
-        return self.cursor.fetchall()
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self.cursor.fetchall()
+        return rows
 
-    def fetchone(self) -> tuple:
-        return self.cursor.fetchone()
+    def fetchone(self) -> tuple[Any, ...]:
+        row: tuple[Any, ...] = self.cursor.fetchone()
+        return row
 
     @property
     def rowcount(self) -> int:
@@ -72,7 +74,7 @@ class Db:
 
     # --- staging ----------------------------------------------------------------------------------------
 
-    def stage(self, name_seed: str, columns: Sequence[tuple[str, str]], rows: list[tuple]) -> Staged:
+    def stage(self, name_seed: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]) -> Staged:
         """Make ``rows`` (of ``columns``: name, type) readable by a statement as a table.
 
         PostgreSQL: a big batch goes by COPY (psycopg formats the rows in C) into a temporary
@@ -108,7 +110,7 @@ class Db:
         self.execute(f"DROP TABLE IF EXISTS temp.{name}")
         self.execute(f"CREATE TEMP TABLE {name} ({', '.join(qn(c) for c in columns)})")
 
-    def insert_rows(self, table: str, width: int, rows: list[tuple]) -> None:
+    def insert_rows(self, table: str, width: int, rows: list[tuple[Any, ...]]) -> None:
         row_sql = "(" + ", ".join(["%s"] * width) + ")"
         size = max(1, SQLITE_MAX_PARAMS // max(1, width))
         for start in range(0, len(rows), size):
@@ -117,7 +119,7 @@ class Db:
                 f"INSERT INTO {table} VALUES {', '.join([row_sql] * len(chunk))}", [v for row in chunk for v in row]
             )
 
-    def key_filter(self, col: str, db_type: str, keys: list[Any]) -> Iterable[tuple[str, list]]:
+    def key_filter(self, col: str, db_type: str, keys: list[Any]) -> Iterable[tuple[str, list[Any]]]:
         """Conditions that match rows whose single-column key ``col`` is one of ``keys``."""
         if not keys:
             return

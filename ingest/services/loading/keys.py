@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 EMPTY = "[]"
 
@@ -29,9 +30,9 @@ def join_arrays(texts: Iterable[str | None]) -> str:
     return "[" + ", ".join(inner) + "]"
 
 
-def decode_keys(texts: Iterable[str | None]) -> list[tuple]:
+def decode_keys(texts: Iterable[str | None]) -> list[tuple[Any, ...]]:
     """The keys of JSON array texts, as tuples."""
-    keys: list[tuple] = []
+    keys: list[tuple[Any, ...]] = []
     for text in texts:
         if text and text != EMPTY:
             keys += [tuple(k) if isinstance(k, list) else (k,) for k in json.loads(text)]

@@ -38,7 +38,7 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def stored_rank(version: int | None, occurred_at: datetime | None, event_id: str | None) -> tuple | None:
+def stored_rank(version: int | None, occurred_at: datetime | None, event_id: str | None) -> tuple[Any, ...] | None:
     """The rank of the event a stored row holds; None for a placeholder (any event beats it)."""
     if version is None:
         return None

@@ -53,15 +53,15 @@ class MergeResult:
     unheld: list[str] = field(default_factory=list)  # reference columns whose parents must be re-ensured
 
     @property
-    def created_keys(self) -> list[tuple]:
+    def created_keys(self) -> list[tuple[Any, ...]]:
         return decode_keys([self.created_json])
 
     @property
-    def updated_keys(self) -> list[tuple]:
+    def updated_keys(self) -> list[tuple[Any, ...]]:
         return decode_keys([self.updated_json])
 
     @property
-    def applied_keys(self) -> list[tuple]:
+    def applied_keys(self) -> list[tuple[Any, ...]]:
         return decode_keys([self.applied_json])
 
 
@@ -99,7 +99,7 @@ def _stage_type(sql: TableSql, col: str) -> str:
     return "text" if col in sql.list_cols or col == EXTRAS_COLUMN else sql.db_types[col]
 
 
-_PLANS: dict[tuple, _Plan] = {}
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
 
 
 def _plan(db: Db, sql: TableSql, delete: bool, collect: bool, watched: tuple[str, ...]) -> _Plan:
@@ -163,13 +163,13 @@ def _build_plan(db: Db, sql: TableSql, delete: bool, collect: bool, watched: tup
     )
 
 
-def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tuple]:
+def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tuple[Any, ...]]:
     """A function from an event to its staging row, in ``_plan``'s column order."""
     if delete:
         get_key = itemgetter(*range(len(sql.key_cols)))
         width = len(sql.key_cols)
 
-        def row_of_delete(ev: RowEvent) -> tuple:
+        def row_of_delete(ev: RowEvent) -> tuple[Any, ...]:
             key = ev.key if width > 1 else (get_key(ev.key),)
             return (*key, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)
 
@@ -179,7 +179,7 @@ def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tup
     quote = encode_basestring_ascii  # a list of strings as json.dumps writes it, a tenth of the time
 
     # Lists repeat (a few imprint colours, a few add-ons): each distinct one is written once a batch.
-    written: dict[tuple, str] = {}
+    written: dict[tuple[Any, ...], str] = {}
 
     def as_json(items: list[str]) -> str:
         key = tuple(items)
@@ -190,10 +190,10 @@ def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tup
 
     # An upsert's values are never None (a delete's are); no cast in this per-row path. A parser
     # for PostgreSQL gives every event its occurredAt as text (``RowEvent``), others none.
-    def row_of_upsert(ev: RowEvent) -> tuple:
+    def row_of_upsert(ev: RowEvent) -> tuple[Any, ...]:
         return (*get(ev.values), ev.extras, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)  # type: ignore[arg-type]
 
-    def row_of_upsert_with_lists(ev: RowEvent) -> tuple:
+    def row_of_upsert_with_lists(ev: RowEvent) -> tuple[Any, ...]:
         values: dict[str, Any] = ev.values  # type: ignore[assignment]
         lists_json = [None if (v := values[c]) is None else as_json(v) for c in lists]
         return (*get(values), *lists_json, ev.extras, ev.version, ev.event_id, ev.occurred_text or ev.occurred_at)
@@ -204,7 +204,9 @@ def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tup
     return _sqlite_adapted(sql, db, delete, row_of_upsert)
 
 
-def _sqlite_adapted(sql: TableSql, db: Db, delete: bool, build: Callable[[RowEvent], tuple]) -> Callable:
+def _sqlite_adapted(
+    sql: TableSql, db: Db, delete: bool, build: Callable[[RowEvent], tuple[Any, ...]]
+) -> Callable[[RowEvent], tuple[Any, ...]]:
     """SQLite stores dates, timestamps, decimals and JSON as Django writes them; PostgreSQL takes the
     Python values as they are."""
     if db.is_postgres:
@@ -220,7 +222,7 @@ def _sqlite_adapted(sql: TableSql, db: Db, delete: bool, build: Callable[[RowEve
         if f.get_internal_type() in {"DateTimeField", "DateField", "DecimalField"}:
             adapters.append((i, _prep_save(f, db.connection)))
 
-    def adapted(ev: RowEvent) -> tuple:
+    def adapted(ev: RowEvent) -> tuple[Any, ...]:
         row = list(build(ev))
         for i, adapt in adapters:
             if row[i] is not None:
@@ -274,7 +276,7 @@ def merge(
     return result
 
 
-def _merge_postgres(db: Db, plan: _Plan, staged: Staged, import_id: int | None) -> tuple:
+def _merge_postgres(db: Db, plan: _Plan, staged: Staged, import_id: int | None) -> tuple[Any, ...]:
     ctes = [staged.cte] if staged.cte else []
     params: list[Any] = list(staged.params)
     stage = staged.name
@@ -291,7 +293,7 @@ def _merge_postgres(db: Db, plan: _Plan, staged: Staged, import_id: int | None) 
     return db.fetchone()
 
 
-def _merge_sqlite(db: Db, plan: _Plan, staged: Staged, import_id: int | None, result: MergeResult) -> tuple:
+def _merge_sqlite(db: Db, plan: _Plan, staged: Staged, import_id: int | None, result: MergeResult) -> tuple[Any, ...]:
     stage = staged.name
     if plan.old_select:
         db.temp_table("old", plan.old_columns)
@@ -307,7 +309,7 @@ def _merge_sqlite(db: Db, plan: _Plan, staged: Staged, import_id: int | None, re
     return db.fetchone()
 
 
-def _prep_save(f: Field, connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+def _prep_save(f: Field[Any, Any], connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
     def prep(value: Any) -> Any:
         return f.get_db_prep_save(value, connection)
 

@@ -171,7 +171,7 @@ def adopt_field(
     return report
 
 
-def _read(db: Db, t: _Target, after_id: int, limit: int) -> list[tuple]:
+def _read(db: Db, t: _Target, after_id: int, limit: int) -> list[tuple[Any, ...]]:
     """(id, version, eventId, the field's JSON text, the whole extras' JSON text on SQLite)."""
     if db.is_postgres:
         db.execute(
@@ -189,11 +189,11 @@ def _read(db: Db, t: _Target, after_id: int, limit: int) -> list[tuple]:
     return db.fetchall()
 
 
-def _checked(t: _Target, rows: list[tuple], report: AdoptReport) -> list[tuple]:
+def _checked(t: _Target, rows: list[tuple[Any, ...]], report: AdoptReport) -> list[tuple[Any, ...]]:
     """The rows whose value fits the field, as (id, version, eventId, column value[, new extras])."""
     kind = field_type(t.spec)
     label = ".".join(t.path)
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     sqlite = connection.vendor != "postgresql"
     for row in rows:
         pk, version, event_id, text = row[:4]
@@ -241,7 +241,7 @@ def _valid(kind: FieldType, value: object, label: str) -> object:
         raise
 
 
-def _without(extras: dict, path: tuple[str, ...]) -> str | None:
+def _without(extras: dict[str, Any], path: tuple[str, ...]) -> str | None:
     """(SQLite) the extras without the field, as JSON text; None when nothing is left."""
     if len(path) == 1:
         rest = {k: v for k, v in extras.items() if k != path[0]}
@@ -253,7 +253,7 @@ def _without(extras: dict, path: tuple[str, ...]) -> str | None:
     return json.dumps(rest, ensure_ascii=False, separators=(",", ":")) if rest else None
 
 
-def _write(db: Db, t: _Target, rows: list[tuple]) -> int:
+def _write(db: Db, t: _Target, rows: list[tuple[Any, ...]]) -> int:
     col, x = qn(t.column), EXTRAS_COLUMN
     if db.is_postgres:
         if len(t.path) == 1:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -94,7 +95,7 @@ def _write_file(bucket: str, stream: str, records: list[FailedRecord], lines: li
 
 def _chunk(
     stream: str,
-    filters: dict,
+    filters: dict[str, Any],
     after_id: int,
     chunk_size: int,
     dry_run: bool,
@@ -183,7 +184,7 @@ def redrive(
     their arrival time); see the module docstring. ``dry_run`` says what would pass and changes nothing."""
     if stream is not None and stream not in STREAM_NAMES:
         raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
-    filters: dict = {}
+    filters: dict[str, Any] = {}
     if since is not None:
         filters["arrival_at__gte"] = since
     if until is not None:

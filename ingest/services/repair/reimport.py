@@ -93,7 +93,7 @@ def select_files(
     since: str | date | datetime | None = None,
     until: str | date | datetime | None = None,
     bucket: str | None = None,
-) -> QuerySet:
+) -> QuerySet[ImportFile]:
     """The files matching every filter given (on ``created_at`` for since/until), oldest first."""
     qs = ImportFile.objects.all()
     if ids:
@@ -121,7 +121,7 @@ def _check_stream(stream: str | None) -> None:
 
 
 def reimport_files(
-    files: Iterable[ImportFile] | QuerySet,
+    files: Iterable[ImportFile] | QuerySet[ImportFile],
     *,
     sync: bool = False,
     dry_run: bool = False,

@@ -12,6 +12,7 @@ from ingest.models import ImportFile, ImportLineError, ImportStatus
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
 from ingest.testing.event_generator import generate_events
+from ingest.testing.imports import register_and_import
 from transforms.system_one.writer import write_record
 
 # A bad line that would run script if the admin ever rendered file data as HTML.
@@ -35,9 +36,7 @@ def write_orders_file(folder: Path, name: str, *, bad_lines: tuple[str, ...] = (
 
 def imported_file(path: Path) -> ImportFile:
     """Registers and imports a local file the way ``manage.py import_file`` does."""
-    f, _ = register_local_file(path, stream="orders")
-    import_file(f.pk, trigger="command")
-    f.refresh_from_db()
+    f, _outcome = register_and_import(path, stream="orders", trigger="command")
     return f
 
 

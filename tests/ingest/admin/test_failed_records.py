@@ -23,8 +23,11 @@ from ingest.models import (
     FailedRecordStatus,
     ImportFile,
 )
+from ingest.testing.aws import new_bucket
+from ingest.testing.imports import import_events
+from ingest.testing.samples import invalid_order, orders_at
+from ingest.testing.utilities import found
 from tests.ingest.admin.factories import make_file
-from tests.ingest.helpers import import_local, invalid_order, new_bucket, orders_at
 from transforms.streams import STREAM_NAMES
 
 HOSTILE = '<script>alert("x")</script>'
@@ -56,20 +59,20 @@ def rejected(n: int, *, body: dict | bytes, stream: str = "orders", error_file: 
 @pytest.mark.django_db(transaction=True)
 def test_the_dashboard_shows_the_erp_clock_and_charts(admin_client, tmp_path):
     now = timezone.now()
-    import_local(orders_at([now - timedelta(seconds=30)] * 5, run="d"), tmp_path, "d")
+    import_events(orders_at([now - timedelta(seconds=30)] * 5, run="d"), tmp_path, "d")
     response = admin_client.get(reverse("admin:ingest_freshness"))
     html = response.content.decode()
     assert response.status_code == 200
-    row = re.search(r'<tr class="[^"]*" data-stream="orders">(.*?)</tr>', html, re.S).group(1)
+    row = found(r'<tr class="[^"]*" data-stream="orders">(.*?)</tr>', html, re.S).group(1)
     assert re.search(r'class="num ingest-event-age">\d+ s</td>', row)
     assert "Event lag 1 h" in html and "Event lag 24 h" in html
-    charts = re.search(r'<table id="ingest-charts".*?</table>', html, re.S).group(0)
+    charts = found(r'<table id="ingest-charts".*?</table>', html, re.S).group(0)
     assert charts.count("<svg ") == 4 * len(STREAM_NAMES)
-    orders = re.search(r'<tr data-stream="orders">(.*?)</tr>', charts, re.S).group(1)
+    orders = found(r'<tr data-stream="orders">(.*?)</tr>', charts, re.S).group(1)
     assert orders.count('class="bar"') == 2  # one hour with rows, in the 24 h and the 7 day chart
     assert ": 5 rows</title>" in orders
     assert orders.count('class="dot p95"') == 2
-    customers = re.search(r'<tr data-stream="customers">(.*?)</tr>', charts, re.S).group(1)
+    customers = found(r'<tr data-stream="customers">(.*?)</tr>', charts, re.S).group(1)
     assert "no rows" in customers and "no events" in customers
     assert "Failed records" in html
 
@@ -85,6 +88,7 @@ def test_the_dashboard_queries_do_not_grow_with_imports(admin_client):
     first = queries()
     for n in range(30):
         f = make_file(stream=STREAM_NAMES[n % 9], finished_at=now - timedelta(hours=n * 5), rows_created=n)
+        assert f.finished_at is not None
         EventLagCount.objects.create(
             import_file=f, stream=f.stream, committed_at=f.finished_at, bucket=n % 10, count=n + 1
         )
@@ -164,7 +168,7 @@ def test_lag_charts_end_on_readable_steps():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_change_outbox_is_visible(admin_client, tmp_path):
-    outcome = import_local(orders_at([timezone.now()], run="ob"), tmp_path, "ob")
+    outcome = import_events(orders_at([timezone.now()], run="ob"), tmp_path, "ob")
     html = admin_client.get(reverse("admin:ingest_changenotification_changelist")).content.decode()
     assert f"import #{outcome.import_file_id}" in html and "orders" in html
     note = ChangeNotification.objects.get()

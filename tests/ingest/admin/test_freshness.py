@@ -4,6 +4,7 @@ day, lag percentiles, backlog, and the stale flag; in a few queries however many
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -39,7 +40,7 @@ def history(db, now, settings):
             **fields,
         )
 
-    files = {
+    files: dict[str, Any] = {
         "last": done(10, 1.0),
         "hour2": done(30, 2.0),
         "hour3": done(50, 3.0, status=ImportStatus.IMPORTED_WITH_ERRORS, errors_count=5, lines_total=100),

@@ -4,7 +4,6 @@ attempts and escaped line errors, and re-import (action and button) with its Log
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 import redis
@@ -15,6 +14,7 @@ from django.urls import reverse
 
 from ingest.admin import INLINE_LINE_ERRORS
 from ingest.models import ImportAttempt, ImportFile, ImportStatus
+from ingest.testing.utilities import found
 from tests.ingest.admin.factories import (
     HOSTILE_LINE,
     add_line_errors,
@@ -93,7 +93,7 @@ def test_date_hierarchy_probes_find_the_same_periods_as_django(db, zone):
     with timezone.override(zone):
         for kind in ("year", "month", "day"):
             for qs in (ImportFile.objects.all(), ImportFile.objects.filter(created_at__year=2026)):
-                sparse = SparseDatesQuerySet(model=ImportFile, query=qs.query.chain())
+                sparse: SparseDatesQuerySet = SparseDatesQuerySet(model=ImportFile, query=qs.query.chain())
                 expected = list(qs.datetimes("created_at", kind))
                 assert list(sparse.datetimes("created_at", kind)) == expected, (kind, zone)
         january = ImportFile.objects.filter(created_at__year=2026, created_at__month=1)
@@ -199,7 +199,7 @@ def test_reimport_button_needs_the_csrf_token(operator, tmp_path, sync_reimport)
     client.force_login(operator)
     assert client.post(reimport_url(f)).status_code == 403
     page = client.get(change_url(f)).content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    token = found(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     assert client.post(reimport_url(f), {"csrfmiddlewaretoken": token}).status_code == 302
     f.refresh_from_db()
     assert f.status == ImportStatus.IMPORTED_WITH_ERRORS

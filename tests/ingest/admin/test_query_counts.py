@@ -28,6 +28,7 @@ PAGES = [
 
 def add_rows(n: int, start: int) -> None:
     files = make_files(n, stream="orders")
+    assert files[0].finished_at is not None
     add_line_errors(files[0], n)
     UnreadableMessage.objects.bulk_create(
         UnreadableMessage(
@@ -64,9 +65,11 @@ def test_a_files_page_does_not_grow_with_its_attempts_and_line_errors(admin_clie
 
     small = make_file(status=ImportStatus.IMPORTED_WITH_ERRORS, errors_count=1, attempts_count=1)
     add_line_errors(small, 1)
+    assert small.finished_at is not None
     ImportAttempt.objects.create(import_file=small, number=1, status="imported", started_at=small.finished_at)
     big = make_file(status=ImportStatus.IMPORTED_WITH_ERRORS, errors_count=50, attempts_count=5)
     add_line_errors(big, 50)
+    assert big.finished_at is not None
     for number in range(1, 6):
         ImportAttempt.objects.create(import_file=big, number=number, status="imported", started_at=big.finished_at)
     page_queries(small)  # the first page of a session loads what later pages find cached

@@ -19,6 +19,7 @@ from ingest.services.observing import prometheus
 from ingest.services.repair.reconcile import Requested, reconcile
 from ingest.testing.samples import order_event, write_files
 from ingest.testing.snapshots import full_line, header, write_snapshot
+from ingest.testing.utilities import found
 from website.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,6 +40,7 @@ def run(tmp_path) -> ReconciliationRun:
     ]
     path = write_snapshot(tmp_path / "o.jsonl", header("orders", "2026-11-28T00:00:00Z"), lines)
     report = reconcile(str(path))
+    assert report.run_id is not None
     return ReconciliationRun.objects.get(pk=report.run_id)
 
 
@@ -59,7 +61,7 @@ def test_runs_list_and_detail_show_counts_and_link_each_category(admin_client, r
 def test_drift_of_a_category_side_by_side_and_escaped(admin_client, run):
     url = reverse("admin:ingest_reconciliationdrift_changelist")
     html = admin_client.get(url, {"run__id__exact": run.pk, "category__exact": "behind"}).content.decode()
-    row = re.search(r"<tr>.*?SO-1.*?</tr>", html, re.S).group(0)
+    row = found(r"<tr>.*?SO-1.*?</tr>", html, re.S).group(0)
     cells = re.findall(r'<td class="field-(\w+)[^"]*">(.*?)</td>', row)
     values = dict(cells)
     assert (values["website_version"], values["snapshot_version"]) == ("1", "2")
@@ -100,7 +102,7 @@ def test_repair_actions_need_the_permission(client, django_user_model, run):
 
 def test_dashboard_and_gauges_show_open_drift_per_stream(admin_client, run):
     html = admin_client.get(reverse("admin:ingest_freshness")).content.decode()
-    row = re.search(r'<table id="ingest-reconciliation".*?data-stream="orders">(.*?)</tr>', html, re.S).group(1)
+    row = found(r'<table id="ingest-reconciliation".*?data-stream="orders">(.*?)</tr>', html, re.S).group(1)
     assert f"#{run.pk}</a>" in row and ">4</span>" in row  # missing, behind, differs, only_on_website (SO-3)
     text = prometheus.exposition()[0].decode()
     assert 'ingest_reconcile_open_drift{category="missing",stream="orders"} 1.0' in text

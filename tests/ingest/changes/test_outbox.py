@@ -15,8 +15,8 @@ from ingest.services.changes.signals import rows_changed
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
 from ingest.services.repair.reimport import reimport_files
-from tests.ingest.helpers import import_local, orders_at
-from transforms.system_one.writer import write_record
+from ingest.testing.imports import import_events, register_and_import, write_events
+from ingest.testing.samples import orders_at
 from website.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,7 +44,7 @@ def receiver():
 
 def test_receivers_get_the_keys_created_updated_and_deleted(receiver, tmp_path):
     now = timezone.now()
-    first = import_local(orders_at([now, now], run="k"), tmp_path, "one")
+    first = import_events(orders_at([now, now], run="k"), tmp_path, "one")
     [call] = receiver.calls
     assert call["stream"] == "orders" and call["import_file_id"] == first.import_file_id and call["part"] == 1
     assert call["created"] == ["SO-k0000000", "SO-k0000001"]
@@ -53,23 +53,20 @@ def test_receivers_get_the_keys_created_updated_and_deleted(receiver, tmp_path):
     # Version 2 of the first order, a delete of the second, and a stale repeat of nothing new.
     update = orders_at([now], run="k", version=2)
     delete = orders_at([now, now], run="k", version=3, delete=True)[1:]
-    import_local(update + delete, tmp_path, "two")
+    import_events(update + delete, tmp_path, "two")
     call = receiver.calls[-1]
     assert (call["created"], call["updated"], call["deleted"]) == ([], ["SO-k0000000"], ["SO-k0000001"])
     assert ChangeNotification.objects.filter(delivered_at__isnull=True).count() == 0
 
     # An import that changes nothing (all stale) sends nothing.
     before = len(receiver.calls)
-    import_local(update, tmp_path, "three")
+    import_events(update, tmp_path, "three")
     assert len(receiver.calls) == before
 
 
 def test_a_dry_run_sends_and_keeps_nothing(receiver, tmp_path):
-    path = tmp_path / "orders" / "dry.txt"
-    path.parent.mkdir()
-    path.write_text("".join(write_record(e) for e in orders_at([timezone.now()], run="dry")))
-    f, _ = register_local_file(path)
-    import_file(f.pk, dry_run=True)
+    path = write_events(orders_at([timezone.now()], run="dry"), tmp_path, "dry")
+    register_and_import(path, trigger="task", dry_run=True)
     assert receiver.calls == [] and not ChangeNotification.objects.exists()
 
 
@@ -79,7 +76,7 @@ def test_a_worker_dying_right_after_the_commit_loses_nothing(tmp_path):
     rows_changed.connect(dying, weak=False, dispatch_uid="dying")
     try:
         with pytest.raises(SystemExit):
-            import_local(orders_at([timezone.now()] * 3, run="die"), tmp_path, "die")
+            import_events(orders_at([timezone.now()] * 3, run="die"), tmp_path, "die")
     finally:
         rows_changed.disconnect(dispatch_uid="dying")
     f = ImportFile.objects.get()
@@ -108,7 +105,7 @@ def test_a_failing_receiver_is_retried_by_the_command(tmp_path, capsys):
     flaky = Receiver(fail=RuntimeError("website cache is down"))
     rows_changed.connect(flaky, weak=False, dispatch_uid="flaky")
     try:
-        import_local(orders_at([timezone.now()], run="flaky"), tmp_path, "flaky")
+        import_events(orders_at([timezone.now()], run="flaky"), tmp_path, "flaky")
         note = ChangeNotification.objects.get()
         assert note.delivered_at is None and note.attempts == 1 and "website cache is down" in note.last_error
         call_command("dispatch_changes")
@@ -124,7 +121,7 @@ def test_a_failing_receiver_is_retried_by_the_command(tmp_path, capsys):
 
 
 def test_a_reimport_adds_parts_after_the_earlier_ones(receiver, tmp_path):
-    outcome = import_local(orders_at([timezone.now()], run="re"), tmp_path, "re")
+    outcome = import_events(orders_at([timezone.now()], run="re"), tmp_path, "re")
     Order.objects.all().delete()
     reimport_files(ImportFile.objects.filter(pk=outcome.import_file_id), sync=True)
     assert list(ChangeNotification.objects.order_by("part").values_list("part", flat=True)) == [1, 2]
@@ -139,7 +136,7 @@ def test_a_receiver_whose_database_write_fails_rolls_back_alone(tmp_path):
 
     rows_changed.connect(breaks, weak=False, dispatch_uid="breaks")
     try:
-        import_local(orders_at([timezone.now()], run="db"), tmp_path, "db")
+        import_events(orders_at([timezone.now()], run="db"), tmp_path, "db")
     finally:
         rows_changed.disconnect(dispatch_uid="breaks")
     note = ChangeNotification.objects.get()
@@ -150,7 +147,7 @@ def test_a_receiver_whose_database_write_fails_rolls_back_alone(tmp_path):
 def test_with_no_receiver_the_outbox_is_marked_delivered_and_keeps_its_keys(tmp_path):
     assert not rows_changed.has_listeners(ChangeNotification)
     now = timezone.now()
-    import_local(orders_at([now, now], run="q"), tmp_path, "quiet")
+    import_events(orders_at([now, now], run="q"), tmp_path, "quiet")
     note = ChangeNotification.objects.get()
     assert note.delivered_at is not None and note.attempts == 1
     assert note.created_keys == ["SO-q0000000", "SO-q0000001"] and note.updated_keys == note.deleted_keys == []

@@ -157,9 +157,16 @@ def test_demo_keep_serves_the_live_pipeline(tmp_path):
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    stdout = process.stdout
+    assert stdout is not None
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
-        output = []
+        output: list[str] = []
         deadline = time.monotonic() + 120
         while not any("Still running" in line for line in output):
             assert time.monotonic() < deadline, "".join(output)

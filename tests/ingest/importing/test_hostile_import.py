@@ -13,37 +13,17 @@ import pytest
 
 from ingest.models import ImportLineError
 from ingest.services.importing.line_errors import EXCERPT_BYTES
-from ingest.services.importing.run import import_file
 from ingest.services.importing.sources import decompressed, source_damage
-from ingest.services.intake.registration import register_local_file
+from ingest.testing.imports import register_and_import
+from ingest.testing.samples import customer_event
 from transforms.system_one.writer import write_record
 from website.models import Customer
 
 pytestmark = pytest.mark.django_db
 
 
-def customer(number: str, name: str = "Acme") -> dict:
-    key = {"customerNumber": number}
-    data = {
-        **key,
-        "name": name,
-        "status": "ACTIVE",
-        "currency": "USD",
-        "billingAddress": {"line1": "1 Main St", "city": "Springfield", "countryCode": "US"},
-    }
-    return {
-        "eventId": str(uuid.uuid4()),
-        "stream": "customers",
-        "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:00:00Z",
-        "version": 1,
-        "key": key,
-        "data": data,
-    }
-
-
 def lines(*numbers: str) -> bytes:
-    return "".join(write_record(customer(n)) for n in numbers).encode()
+    return "".join(write_record(customer_event(n)) for n in numbers).encode()
 
 
 def put(tmp_path: Path, payload: bytes, name: str = "f") -> Path:
@@ -53,21 +33,14 @@ def put(tmp_path: Path, payload: bytes, name: str = "f") -> Path:
     return path
 
 
-def run(path: Path):
-    f, _ = register_local_file(path)
-    outcome = import_file(f.pk, trigger="test")
-    f.refresh_from_db()
-    return f, outcome
-
-
 def errors(f) -> list[ImportLineError]:
     return list(ImportLineError.objects.filter(import_file=f).order_by("line_number"))
 
 
 def test_an_overlong_line_is_an_error_with_an_excerpt_and_its_length(tmp_path, settings):
     settings.INGEST_MAX_LINE_BYTES = 10_000
-    long_line = write_record(customer("C-LONG", name="x" * 50_000)).encode()
-    f, _ = run(put(tmp_path, lines("C-1") + long_line + lines("C-2")))
+    long_line = write_record(customer_event("C-LONG", name="x" * 50_000)).encode()
+    f, _ = register_and_import(put(tmp_path, lines("C-1") + long_line + lines("C-2")))
     assert f.status == "imported_with_errors"
     assert set(Customer.objects.values_list("customer_number", flat=True)) == {"C-1", "C-2"}
     [error] = errors(f)
@@ -78,7 +51,7 @@ def test_an_overlong_line_is_an_error_with_an_excerpt_and_its_length(tmp_path, s
 
 def test_a_long_bad_line_under_the_limit_is_stored_cut_to_the_excerpt(tmp_path):
     bad = b"CUS|" + b"y" * 100_000
-    f, _ = run(put(tmp_path, lines("C-1") + bad + b"\n"))
+    f, _ = register_and_import(put(tmp_path, lines("C-1") + bad + b"\n"))
     [error] = errors(f)
     assert len(error.raw_text) == EXCERPT_BYTES
     assert f"the line has {len(bad)} bytes" in error.message
@@ -88,7 +61,7 @@ def test_a_long_bad_line_under_the_limit_is_stored_cut_to_the_excerpt(tmp_path):
 def test_a_raw_nul_byte_fails_its_line_only(tmp_path, compress):
     poisoned = lines("C-NUL").replace(b"Acme", b"Ac\x00me")
     payload = lines("C-1") + poisoned + lines("C-2")
-    f, _ = run(put(tmp_path, gzip.compress(payload) if compress else payload))
+    f, _ = register_and_import(put(tmp_path, gzip.compress(payload) if compress else payload))
     assert f.status == "imported_with_errors", f.error_message
     assert set(Customer.objects.values_list("customer_number", flat=True)) == {"C-1", "C-2"}
     [error] = errors(f)
@@ -97,7 +70,7 @@ def test_a_raw_nul_byte_fails_its_line_only(tmp_path, compress):
 
 
 def test_a_nul_in_a_bad_line_that_is_not_utf8_is_escaped_too(tmp_path):
-    f, _ = run(put(tmp_path, lines("C-1") + b"\xff\x00\xfe\n"))
+    f, _ = register_and_import(put(tmp_path, lines("C-1") + b"\xff\x00\xfe\n"))
     [error] = errors(f)
     assert error.raw_text == "\\xff\\x00\\xfe"
 
@@ -105,7 +78,7 @@ def test_a_nul_in_a_bad_line_that_is_not_utf8_is_escaped_too(tmp_path):
 def test_truncated_gzip_imports_the_complete_lines_before_the_damage(tmp_path):
     numbers = [f"C-{i}" for i in range(2000)]
     packed = gzip.compress(lines(*numbers))
-    f, _ = run(put(tmp_path, packed[: len(packed) // 2]))
+    f, _ = register_and_import(put(tmp_path, packed[: len(packed) // 2]))
     assert f.status == "imported_with_errors"
     [error] = errors(f)
     assert "damaged" in error.message and "truncated" in error.message
@@ -117,7 +90,7 @@ def test_truncated_gzip_imports_the_complete_lines_before_the_damage(tmp_path):
 
 
 def test_garbage_after_the_gzip_keeps_the_lines_and_records_it(tmp_path):
-    f, _ = run(put(tmp_path, gzip.compress(lines("C-1", "C-2", "C-3")) + b"trailing junk"))
+    f, _ = register_and_import(put(tmp_path, gzip.compress(lines("C-1", "C-2", "C-3")) + b"trailing junk"))
     assert f.status == "imported_with_errors"
     [error] = errors(f)
     assert error.line_number == 4 and "not GZIP" in error.message and error.raw_text == ""
@@ -132,7 +105,7 @@ def with_bad_crc(payload: bytes) -> bytes:
 
 
 def test_a_bad_crc_fails_the_file_with_a_clear_reason_and_keeps_no_rows(tmp_path):
-    f, outcome = run(put(tmp_path, with_bad_crc(lines("C-1", "C-2", "C-3"))))
+    f, outcome = register_and_import(put(tmp_path, with_bad_crc(lines("C-1", "C-2", "C-3"))))
     assert f.status == "failed" and outcome.failed
     assert "CorruptSource" in f.error_message and "CRC check failed" in f.error_message
     assert "nothing of the file was imported" in f.error_message
@@ -140,12 +113,12 @@ def test_a_bad_crc_fails_the_file_with_a_clear_reason_and_keeps_no_rows(tmp_path
 
 
 def test_corrupt_deflate_data_fails_the_file(tmp_path):
-    events = [customer(f"C-{i}") for i in range(3000)]
+    events = [customer_event(f"C-{i}") for i in range(3000)]
     for n, event in enumerate(events):
         event["eventId"] = str(uuid.UUID(int=n + 1, version=4))
     packed = bytearray(gzip.compress("".join(write_record(e) for e in events).encode(), mtime=0))
     packed[len(packed) // 2] ^= 0xFF
-    f, _ = run(put(tmp_path, bytes(packed)))
+    f, _ = register_and_import(put(tmp_path, bytes(packed)))
     assert f.status == "failed" and "the GZIP data is corrupt" in f.error_message
     assert Customer.objects.count() == 0
 
@@ -155,7 +128,7 @@ def test_a_gzip_bomb_of_zeros_is_one_overlong_line(tmp_path, settings):
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
     zeros = b"\0" * (1 << 20)
     packed = b"".join(compressor.compress(zeros) for _ in range(64)) + compressor.flush()
-    f, _ = run(put(tmp_path, packed))
+    f, _ = register_and_import(put(tmp_path, packed))
     assert f.status == "imported_with_errors"
     [error] = errors(f)
     assert f"{64 << 20} bytes" in error.message
@@ -164,7 +137,7 @@ def test_a_gzip_bomb_of_zeros_is_one_overlong_line(tmp_path, settings):
 
 def test_thousands_of_overlong_lines_are_each_a_line_error(tmp_path, settings):
     settings.INGEST_MAX_LINE_BYTES = 10
-    f, _ = run(put(tmp_path, b"y" * 11 + b"\n" + (b"z" * 20 + b"\n") * 2500 + b"short\n"))
+    f, _ = register_and_import(put(tmp_path, b"y" * 11 + b"\n" + (b"z" * 20 + b"\n") * 2500 + b"short\n"))
     assert f.status == "imported_with_errors" and f.errors_count == 2502 and f.lines_total == 2502
     stored = ImportLineError.objects.filter(import_file=f)
     assert stored.count() == 2502 and stored.filter(message__startswith="line too long").count() == 2501

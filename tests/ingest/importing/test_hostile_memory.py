@@ -23,6 +23,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from ingest.testing.samples import customer_event
 from transforms.system_one.writer import write_record
 
 # Committed data, so that on PostgreSQL the child sees the same test database.
@@ -100,24 +101,8 @@ def import_in_child(database_url: str, path: Path, stream: str = "customers") ->
     return result
 
 
-def customer_line(number: str, name: str = "Acme") -> bytes:
-    key = {"customerNumber": number}
-    event = {
-        "eventId": str(uuid.uuid4()),
-        "stream": "customers",
-        "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:00:00Z",
-        "version": 1,
-        "key": key,
-        "data": {
-            **key,
-            "name": name,
-            "status": "ACTIVE",
-            "currency": "USD",
-            "billingAddress": {"line1": "1 Main St", "city": "Springfield", "countryCode": "US"},
-        },
-    }
-    return write_record(event).encode()
+def customer_line(number: str) -> bytes:
+    return write_record(customer_event(number)).encode()
 
 
 def good_lines(n: int) -> bytes:

@@ -57,6 +57,7 @@ def test_text_values_hold_the_checked_text_and_an_exact_occurred_at(occurred_at)
     typed = LineParser(STREAMS["orders"]).parse(_order(occurred_at), 1)
     text = LineParser(STREAMS["orders"], text_values=True).parse(_order(occurred_at), 1)
     assert typed.occurred_text is None
+    assert typed.values is not None and text.values is not None and text.occurred_text is not None
     assert typed.values["subtotal"] == Decimal("100.5") and typed.values["order_date"] == date(2026, 11, 20)
     assert (
         text.values["subtotal"] == "100.5"
@@ -77,6 +78,7 @@ def test_text_values_hold_the_checked_text_and_an_exact_occurred_at(occurred_at)
 def test_the_generated_column_values_are_those_of_the_checked_loop(event, text_values):
     parser = LineParser(STREAMS[event["stream"]], text_values=text_values)
     data = read_record(write_record(validate_event(event, event["stream"])).rstrip("\n")).data
+    assert data is not None  # an upsert has data
     assert parser.build_values(data) == parser._checked_values(data)
 
 

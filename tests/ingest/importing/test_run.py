@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from ingest.models import ImportAttempt, ImportFile, ImportLineError
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import S3Object, register_local_file, register_s3_object, stream_for_key
+from ingest.testing.imports import register_and_import
 from transforms.system_one.writer import write_record
 from website.models import Customer, Estimate, Order, OrderLine
 
@@ -84,20 +85,13 @@ def write(tmp_path: Path, stream: str, events: list[dict], *, name: str = "f", g
     return path
 
 
-def run(path: Path):
-    f, _ = register_local_file(path)
-    outcome = import_file(f.pk, trigger="test")
-    f.refresh_from_db()
-    return f, outcome
-
-
 def test_rows_and_counts(tmp_path):
     path = write(
         tmp_path,
         "orders",
         [ev("orders", {"orderNumber": "SO-1"}, order("SO-1")), ev("orders", {"orderNumber": "SO-2"}, order("SO-2"))],
     )
-    f, _outcome = run(path)
+    f, _outcome = register_and_import(path)
     assert f.status == "imported"
     assert (f.lines_total, f.rows_created, f.rows_updated, f.placeholders_created) == (2, 2, 0, 1)
     o = Order.objects.get(order_number="SO-1")
@@ -110,7 +104,7 @@ def test_rows_and_counts(tmp_path):
 
 def test_text_round_trips_exactly(tmp_path):
     path = write(tmp_path, "order-lines", [ev("order-lines", {"orderNumber": "SO-1", "lineNumber": 1}, line_data())])
-    run(path)
+    register_and_import(path)
     line = OrderLine.objects.get(order_id="SO-1", line_number=1)
     assert line.description == 'Linen | journal, "A5"\nwith\ttabs 📓'
     assert line.imprint_colors == ["GOLD", "PMS 186"]
@@ -132,7 +126,7 @@ def test_bad_lines_are_recorded_and_the_rest_imported(tmp_path):
     path = tmp_path / "orders" / "x"
     path.parent.mkdir(parents=True)
     path.write_bytes(payload)
-    f, _ = run(path)
+    f, _ = register_and_import(path)
     assert f.status == "imported_with_errors"
     assert (f.lines_total, f.rows_created, f.errors_count) == (6, 2, 4)
     errors = list(ImportLineError.objects.filter(import_file=f).order_by("line_number"))
@@ -146,7 +140,7 @@ def test_bad_lines_are_recorded_and_the_rest_imported(tmp_path):
 
 def test_same_file_again_changes_nothing(tmp_path):
     path = write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))])
-    f, _ = run(path)
+    f, _ = register_and_import(path)
     before = list(Order.objects.values())
     ImportFile.objects.filter(pk=f.pk).update(status="pending")
     outcome = import_file(f.pk, trigger="reimport")
@@ -157,7 +151,7 @@ def test_same_file_again_changes_nothing(tmp_path):
 
 def test_second_delivery_is_skipped(tmp_path):
     path = write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))])
-    f, _ = run(path)
+    f, _ = register_and_import(path)
     again = import_file(f.pk)
     assert again.skipped_reason == "already imported" and not again.ran
 
@@ -166,14 +160,16 @@ def test_versions_deletes_and_resurrection(tmp_path):
     k = {"orderNumber": "SO-1"}
     v2 = ev("orders", k, order("SO-1", status="SHIPPED"), version=2)
     v1 = ev("orders", k, order("SO-1", status="OPEN"), version=1)
-    run(write(tmp_path, "orders", [v2], name="a"))
-    f, _ = run(write(tmp_path, "orders", [v1], name="b"))
+    register_and_import(write(tmp_path, "orders", [v2], name="a"))
+    f, _ = register_and_import(write(tmp_path, "orders", [v1], name="b"))
     assert f.rows_stale == 1
     assert Order.objects.get(order_number="SO-1").status == "SHIPPED"
-    run(write(tmp_path, "orders", [ev("orders", k, None, version=3)], name="c"))
+    register_and_import(write(tmp_path, "orders", [ev("orders", k, None, version=3)], name="c"))
     row = Order.objects.get(order_number="SO-1")
     assert row.is_deleted and row.status == "SHIPPED", "a delete keeps the data"
-    run(write(tmp_path, "orders", [ev("orders", k, order("SO-1", status="CLOSED"), version=4)], name="d"))
+    register_and_import(
+        write(tmp_path, "orders", [ev("orders", k, order("SO-1", status="CLOSED"), version=4)], name="d")
+    )
     row = Order.objects.get(order_number="SO-1")
     assert not row.is_deleted and row.status == "CLOSED" and row.source_version == 4
 
@@ -182,23 +178,27 @@ def test_equal_version_later_occurred_at_wins(tmp_path):
     k = {"orderNumber": "SO-1"}
     late = ev("orders", k, order("SO-1", status="CLOSED"), version=5, at="2026-11-27T12:00:00+02:00")
     early = ev("orders", k, order("SO-1", status="OPEN"), version=5, at="2026-11-27T09:59:59.999Z")
-    run(write(tmp_path, "orders", [late], name="a"))
-    run(write(tmp_path, "orders", [early], name="b"))
+    register_and_import(write(tmp_path, "orders", [late], name="a"))
+    register_and_import(write(tmp_path, "orders", [early], name="b"))
     assert Order.objects.get(order_number="SO-1").status == "CLOSED"
 
 
 def test_first_event_delete_is_a_deleted_key_only_row(tmp_path):
-    run(write(tmp_path, "order-lines", [ev("order-lines", {"orderNumber": "SO-9", "lineNumber": 2}, None)]))
+    register_and_import(
+        write(tmp_path, "order-lines", [ev("order-lines", {"orderNumber": "SO-9", "lineNumber": 2}, None)])
+    )
     row = OrderLine.objects.get(order_id="SO-9", line_number=2)
     assert row.is_deleted and not row.is_placeholder and row.sku is None
     assert not Order.objects.filter(order_number="SO-9").exists(), "a delete refers to nothing"
 
 
 def test_placeholder_is_filled_by_its_own_event(tmp_path):
-    run(write(tmp_path, "order-lines", [ev("order-lines", {"orderNumber": "SO-1", "lineNumber": 1}, line_data())]))
+    register_and_import(
+        write(tmp_path, "order-lines", [ev("order-lines", {"orderNumber": "SO-1", "lineNumber": 1}, line_data())])
+    )
     placeholder = Order.objects.get(order_number="SO-1")
     assert placeholder.is_placeholder and placeholder.status is None and placeholder.source_version is None
-    f, _ = run(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))]))
+    f, _ = register_and_import(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))]))
     assert f.rows_created == 1
     filled = Order.objects.get(order_number="SO-1")
     assert not filled.is_placeholder and filled.status == "OPEN"
@@ -206,9 +206,11 @@ def test_placeholder_is_filled_by_its_own_event(tmp_path):
 
 def test_reference_moved_removes_orphan_placeholder(tmp_path):
     k = {"orderNumber": "SO-1"}
-    run(write(tmp_path, "orders", [ev("orders", k, order("SO-1", customer="C-OLD"))], name="a"))
+    register_and_import(write(tmp_path, "orders", [ev("orders", k, order("SO-1", customer="C-OLD"))], name="a"))
     assert Customer.objects.get(customer_number="C-OLD").is_placeholder
-    run(write(tmp_path, "orders", [ev("orders", k, order("SO-1", customer="C-NEW"), version=2)], name="b"))
+    register_and_import(
+        write(tmp_path, "orders", [ev("orders", k, order("SO-1", customer="C-NEW"), version=2)], name="b")
+    )
     assert not Customer.objects.filter(customer_number="C-OLD").exists()
     assert Customer.objects.get(customer_number="C-NEW").is_placeholder
 
@@ -216,17 +218,19 @@ def test_reference_moved_removes_orphan_placeholder(tmp_path):
 def test_quote_from_latest_live_estimate(tmp_path):
     e1 = ev("estimates", {"estimateNumber": "E-1"}, estimate("E-1", "SO-1", "Q-1", 1), at="2026-11-27T10:00:00Z")
     e2 = ev("estimates", {"estimateNumber": "E-2"}, estimate("E-2", "SO-1", "Q-2", 3), at="2026-11-27T11:00:00Z")
-    run(write(tmp_path, "estimates", [e1, e2], name="a"))
+    register_and_import(write(tmp_path, "estimates", [e1, e2], name="a"))
     o = Order.objects.get(order_number="SO-1")
     assert o.is_placeholder and (o.quote_number, o.quote_version) == ("Q-2", 3), "before the order arrives"
-    run(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))], name="b"))
+    register_and_import(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))], name="b"))
     o.refresh_from_db()
     assert (o.quote_number, o.quote_version) == ("Q-2", 3), "the order's own event leaves the quote alone"
-    run(write(tmp_path, "estimates", [ev("estimates", {"estimateNumber": "E-2"}, None, version=2)], name="c"))
+    register_and_import(
+        write(tmp_path, "estimates", [ev("estimates", {"estimateNumber": "E-2"}, None, version=2)], name="c")
+    )
     o.refresh_from_db()
     assert (o.quote_number, o.quote_version) == ("Q-1", 1), "a deleted estimate no longer counts"
     moved = ev("estimates", {"estimateNumber": "E-1"}, estimate("E-1", "SO-2", "Q-1", 2), version=2)
-    run(write(tmp_path, "estimates", [moved], name="d"))
+    register_and_import(write(tmp_path, "estimates", [moved], name="d"))
     o.refresh_from_db()
     assert (o.quote_number, o.quote_version) == (None, None)
     assert Order.objects.get(order_number="SO-2").quote_number == "Q-1"
@@ -234,7 +238,7 @@ def test_quote_from_latest_live_estimate(tmp_path):
 
 def test_equal_estimate_times_higher_number_wins(tmp_path):
     at = "2026-11-27T10:00:00Z"
-    run(
+    register_and_import(
         write(
             tmp_path,
             "estimates",
@@ -251,8 +255,8 @@ def test_equal_estimate_times_higher_number_wins(tmp_path):
 def test_gzip_is_detected_by_content_not_name(tmp_path):
     plain = write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))], name="x.gz", gz=False)
     packed = write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-2"}, order("SO-2"))], name="y.txt")
-    assert run(plain)[0].status == "imported"
-    assert run(packed)[0].status == "imported"
+    assert register_and_import(plain)[0].status == "imported"
+    assert register_and_import(packed)[0].status == "imported"
     assert Order.objects.filter(order_number__in=["SO-1", "SO-2"]).count() == 2
 
 
@@ -262,14 +266,14 @@ def test_multi_member_gzip_as_concatenated_deliveries(tmp_path):
     path = tmp_path / "orders" / "multi"
     path.parent.mkdir()
     path.write_bytes(a + b)
-    assert run(path)[0].rows_created == 2
+    assert register_and_import(path)[0].rows_created == 2
 
 
 def test_unknown_stream_fails_with_a_clear_error(tmp_path):
     path = tmp_path / "elsewhere" / "file"
     path.parent.mkdir()
     path.write_bytes(b"")
-    f, _ = run(path)
+    f, _ = register_and_import(path)
     assert f.status == "failed" and "cannot tell the stream" in f.error_message
 
 
@@ -284,10 +288,8 @@ def test_missing_local_file_fails(tmp_path):
 
 def test_dry_run_rolls_back(tmp_path):
     path = write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))])
-    f, _ = register_local_file(path)
-    outcome = import_file(f.pk, dry_run=True)
+    f, outcome = register_and_import(path, trigger="task", dry_run=True)
     assert outcome.dry_run and outcome.counts["rows_created"] == 1
-    f.refresh_from_db()
     assert f.status in {"pending", "running"} and Order.objects.count() == 0
     assert not ImportAttempt.objects.exists()
 
@@ -295,7 +297,7 @@ def test_dry_run_rolls_back(tmp_path):
 @pytest.mark.postgres
 def test_nul_in_text_is_a_line_error_on_postgres(tmp_path):
     bad = ev("orders", {"orderNumber": "SO-1"}, order("SO-1", poNumber="PO\x00-1"))
-    f, _ = run(write(tmp_path, "orders", [bad, ev("orders", {"orderNumber": "SO-2"}, order("SO-2"))]))
+    f, _ = register_and_import(write(tmp_path, "orders", [bad, ev("orders", {"orderNumber": "SO-2"}, order("SO-2"))]))
     assert f.status == "imported_with_errors" and f.rows_created == 1
     assert "U+0000" in ImportLineError.objects.get(import_file=f).message
 
@@ -330,29 +332,25 @@ def test_import_file_command_local(tmp_path, capsys):
         call_command("import_file", str(unknown), str(good))
 
 
-def test_import_from_s3_through_django_storages(aws, tmp_path):
-    s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
-    s3.create_bucket(Bucket="erp-ingest-local")
+def test_import_from_s3_through_django_storages(s3, bucket, tmp_path):
     key = "orders/2026/11/27/10/prod-orders-1-2026-11-27-10-00-00-abc"
     body = gzip.compress(write_record(ev("orders", {"orderNumber": "SO-7"}, order("SO-7"))).encode())
-    etag = s3.put_object(Bucket="erp-ingest-local", Key=key, Body=body)["ETag"]
-    f, created = register_s3_object(S3Object("erp-ingest-local", key, etag, len(body), event_time=datetime.now(UTC)))
+    etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+    f, created = register_s3_object(S3Object(bucket, key, etag, len(body), event_time=datetime.now(UTC)))
     assert created and f.stream == "orders" and f.etag == etag.strip('"')
-    again, created_again = register_s3_object(S3Object("erp-ingest-local", key, etag))
+    again, created_again = register_s3_object(S3Object(bucket, key, etag))
     assert again.pk == f.pk and not created_again
     outcome = import_file(f.pk)
     assert outcome.status == "imported"
     assert Order.objects.get(order_number="SO-7").last_import_id == f.pk
-    call_command("import_file", f"s3://erp-ingest-local/{key}")  # registered already: skipped, not failed
+    call_command("import_file", f"s3://{bucket}/{key}")  # registered already: skipped, not failed
 
 
-def test_s3_object_changed_since_announced_fails(aws):
-    s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
-    s3.create_bucket(Bucket="erp-ingest-local")
+def test_s3_object_changed_since_announced_fails(s3, bucket):
     key = "orders/2026/11/27/10/obj"
-    first = s3.put_object(Bucket="erp-ingest-local", Key=key, Body=b"a")["ETag"]
-    s3.put_object(Bucket="erp-ingest-local", Key=key, Body=b"bb")
-    f, _ = register_s3_object(S3Object("erp-ingest-local", key, first))
+    first = s3.put_object(Bucket=bucket, Key=key, Body=b"a")["ETag"]
+    s3.put_object(Bucket=bucket, Key=key, Body=b"bb")
+    f, _ = register_s3_object(S3Object(bucket, key, first))
     outcome = import_file(f.pk)
     assert outcome.failed and "changed" in outcome.error
 
@@ -385,7 +383,7 @@ def test_import_from_s3_with_in_process_moto(settings):
 )
 def test_occurred_at_and_money_are_stored_exactly_whatever_the_text_shape(tmp_path, occurred_at, stored):
     data = order("SO-1", subtotal="100.5", tax="-0.0001", total="100.4999", orderDate="2026-02-28")
-    run(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, data, at=occurred_at)]))
+    register_and_import(write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, data, at=occurred_at)]))
     row = Order.objects.get(order_number="SO-1")
     assert row.source_occurred_at == stored
     assert (row.subtotal, row.tax, row.total) == (Decimal("100.5"), Decimal("-0.0001"), Decimal("100.4999"))

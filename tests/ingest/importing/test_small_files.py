@@ -13,6 +13,7 @@ from ingest.services.importing import lifecycle
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
 from ingest.testing.database import held_by_another_worker
+from ingest.testing.imports import register_and_import
 from tests.ingest.importing.test_run import ev, order, write
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,8 +41,7 @@ def test_a_clean_file_inserts_its_attempt_once_with_its_final_values(tmp_path):
 def test_line_errors_point_to_the_attempt_written_for_them(tmp_path):
     good = ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))
     path = write(tmp_path, "orders", [good], raw=b"this is not a System One line\n")
-    f, _ = register_local_file(path)
-    outcome = import_file(f.pk, trigger="test")
+    f, outcome = register_and_import(path)
     assert outcome.status == ImportStatus.IMPORTED_WITH_ERRORS
     attempt = ImportAttempt.objects.get(import_file=f)
     assert (attempt.status, attempt.lines_total, attempt.errors_count) == ("imported_with_errors", 2, 1)
@@ -50,8 +50,7 @@ def test_line_errors_point_to_the_attempt_written_for_them(tmp_path):
 
 def test_a_dry_run_leaves_no_attempt(tmp_path):
     path = write(tmp_path, "orders", [ev("orders", {"orderNumber": "SO-1"}, order("SO-1"))])
-    f, _ = register_local_file(path)
-    outcome = import_file(f.pk, trigger="test", dry_run=True)
+    f, outcome = register_and_import(path, dry_run=True)
     assert outcome.ran and outcome.counts["rows_created"] == 1
     assert not ImportAttempt.objects.filter(import_file=f).exists()
 

@@ -222,7 +222,7 @@ def test_drain_exits_when_queue_empty_and_imports_finished(queue, task, settings
     sqs.send_message(QueueUrl=url, MessageBody=notification_body(settings.INGEST_BUCKET, key, "e1", 10))
     consumer = consumer_for(url, task)
     # The "worker": mark each enqueued_again file imported a moment later.
-    timer = None
+    timer: threading.Timer | None = None
 
     def ring(pk):
         nonlocal timer
@@ -232,6 +232,7 @@ def test_drain_exits_when_queue_empty_and_imports_finished(queue, task, settings
 
     consumer.enqueue = ring
     summary = consumer.run(drain=True, drain_timeout=20)
+    assert timer is not None
     timer.join()
     assert summary.drained and not summary.timed_out
     assert ImportFile.objects.get(key=key).status == "imported"

@@ -9,17 +9,16 @@ import pytest
 
 from ingest.models import ErrorOutputFile, FailedRecord, ImportFile
 from ingest.services.intake.consumer import ConsumerOptions, EventConsumer
-from ingest.testing.aws import aws_clients
-from ingest.testing.samples import order_events
-from tests.ingest.helpers import invalid_order, land_rejected
+from ingest.testing.aws import aws_clients, new_bucket
+from ingest.testing.failed_records import land_rejected
+from ingest.testing.samples import invalid_order, order_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_error_objects_notified_on_the_failed_records_queue_are_registered(aws, settings):
     s3, sqs = aws_clients(aws)
-    bucket = settings.INGEST_BUCKET = f"ops-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket)
+    bucket = settings.INGEST_BUCKET = new_bucket(s3)
     url = sqs.create_queue(QueueName=f"failed-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     rule = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "errors/"}]}}

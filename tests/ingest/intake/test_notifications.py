@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from ingest.services.intake.notifications import (
 
 
 def record(key: str = "orders/2026/11/27/10/prod-orders-1-2026-11-27-10-15-30-abc", **overrides) -> dict:
-    rec = {
+    rec: dict[str, Any] = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "us-east-1",

@@ -1,22 +1,11 @@
-"""Fixtures of the local import API and Firehose stand-in tests: a bucket in moto, the stand-in."""
+"""Fixtures of the local import API and Firehose stand-in tests: the stand-in (the bucket in moto is
+ingest.testing.fixtures')."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
-
-
-@pytest.fixture
-def s3(aws, settings):
-    return boto3.client("s3", endpoint_url=aws, config=settings.INGEST_BOTO_CONFIG)
-
-
-@pytest.fixture
-def bucket(s3, settings) -> str:
-    s3.create_bucket(Bucket=settings.INGEST_BUCKET)
-    return settings.INGEST_BUCKET
 
 
 @pytest.fixture

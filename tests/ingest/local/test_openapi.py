@@ -51,6 +51,7 @@ class SignedAuth(requests.auth.AuthBase):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        assert isinstance(body, bytes), "the tests send bodies, not streams"
         request.headers.update(signed_headers(body, self.secret))
         return request
 

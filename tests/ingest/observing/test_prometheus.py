@@ -16,7 +16,8 @@ from prometheus_client import REGISTRY
 from ingest.models import FailedRecord
 from ingest.models.failed_records import ErrorOutputFile
 from ingest.services.observing.prometheus import exposition
-from tests.ingest.helpers import import_local, orders_at
+from ingest.testing.imports import import_events
+from ingest.testing.samples import orders_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +60,7 @@ def test_an_import_is_counted(client, enabled, tmp_path):
     before_created = sample("ingest_rows_total", stream="orders", outcome="created")
     before_events = sample("ingest_event_lag_seconds_count", stream="orders")
     before_fast = sample("ingest_event_lag_seconds_bucket", stream="orders", le="60.0")
-    import_local(orders_at([timezone.now()] * 4, run="m"), tmp_path, "m")
+    import_events(orders_at([timezone.now()] * 4, run="m"), tmp_path, "m")
     assert sample("ingest_files_total", stream="orders", status="imported") == before_files + 1
     assert sample("ingest_rows_total", stream="orders", outcome="created") == before_created + 4
     assert sample("ingest_event_lag_seconds_count", stream="orders") == before_events + 4

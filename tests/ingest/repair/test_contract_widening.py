@@ -18,11 +18,11 @@ from ingest.services.intake.registration import S3Object, register_s3_object
 from ingest.services.observing.contract_drift import rejected_groups
 from ingest.services.repair.adopt_field import adopt_field
 from ingest.services.repair.redrive import redrive
-from ingest.testing.aws import aws_clients
+from ingest.testing.aws import ERROR_PREFIX, aws_clients, keys, new_bucket
 from ingest.testing.comparator import differences
 from ingest.testing.contract import contract_change, field_entry
+from ingest.testing.failed_records import land_rejected
 from ingest.testing.oracle import expected_state
-from tests.ingest.helpers import error_keys, land_rejected, new_bucket
 from transforms.handler import lambda_handler
 from transforms.streams import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, STREAMS
 from website.models import Order, OrderLine
@@ -92,7 +92,7 @@ def _land_and_register(s3, bucket: str, events: list[dict]) -> None:
         for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
             f, _ = register_s3_object(S3Object(bucket, obj["Key"], obj["ETag"], obj["Size"]), registered_by="command")
             assert import_file(f.pk).status == ImportStatus.IMPORTED
-    for key in error_keys(s3, bucket):
+    for key in keys(s3, bucket, ERROR_PREFIX):
         head = s3.head_object(Bucket=bucket, Key=key)
         register_error_object(bucket, key, etag=head["ETag"], size=head["ContentLength"])
 

@@ -15,19 +15,11 @@ from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import S3Object, register_s3_object
 from ingest.services.repair import reimport as reimport_service
 from ingest.services.repair.reimport import find_missing_objects, parse_when, reimport_files, select_files
-from ingest.testing.aws import aws_clients
 from ingest.testing.database import held_by_another_worker
 from ingest.testing.samples import firehose_body, firehose_key, order_events
 from website.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def s3(aws, settings):
-    client, _sqs = aws_clients(aws)
-    client.create_bucket(Bucket=settings.INGEST_BUCKET)
-    return client
 
 
 def put(s3, settings, key: str, lines: int = 3, start: int = 0) -> str:
@@ -80,7 +72,7 @@ def test_select_files_filters():
     assert ids(stream="customers", status="failed", since=date(2026, 11, 27)) == [c]
 
 
-def test_sync_reimport_runs_again_and_keeps_the_history(s3, settings):
+def test_sync_reimport_runs_again_and_keeps_the_history(s3, bucket, settings):
     f = put_and_register(s3, settings, lines=4)
     assert import_file(f.pk).status == "imported"
     report = reimport_files(ImportFile.objects.filter(pk=f.pk), sync=True)
@@ -95,7 +87,7 @@ def test_sync_reimport_runs_again_and_keeps_the_history(s3, settings):
     assert "1 selected, 1 imported" in report.summary()
 
 
-def test_dry_run_changes_nothing(s3, settings):
+def test_dry_run_changes_nothing(s3, bucket, settings):
     f = put_and_register(s3, settings)
     import_file(f.pk)
     before = ImportFile.objects.values().get(pk=f.pk)
@@ -105,17 +97,17 @@ def test_dry_run_changes_nothing(s3, settings):
     assert "would be re-imported" in report.summary()
 
 
-def test_enqueued_reimport_sets_pending_and_rings(s3, settings):
+def test_enqueued_reimport_sets_pending_and_rings(s3, bucket, settings):
     f = put_and_register(s3, settings)
     import_file(f.pk)
-    enqueued_again = []
+    enqueued_again: list[int] = []
     report = reimport_files(ImportFile.objects.filter(pk=f.pk), enqueue=enqueued_again.append)
     assert report.enqueued == [f.pk] == enqueued_again
     f.refresh_from_db()
     assert f.status == "pending" and f.enqueued_at is not None and f.error_message == ""
 
 
-def test_enqueue_failure_leaves_the_file_pending_for_the_sweep(s3, settings):
+def test_enqueue_failure_leaves_the_file_pending_for_the_sweep(s3, bucket, settings):
     f = put_and_register(s3, settings)
 
     def broker_down(_pk):
@@ -127,7 +119,7 @@ def test_enqueue_failure_leaves_the_file_pending_for_the_sweep(s3, settings):
     assert f.status == "pending" and f.enqueued_at is None
 
 
-def test_failed_file_is_visible_and_reimportable(s3, settings, capsys):
+def test_failed_file_is_visible_and_reimportable(s3, bucket, settings, capsys):
     key = firehose_key("orders")
     body = firehose_body(order_events(6))
     etag = hashlib.md5(body).hexdigest()
@@ -147,7 +139,7 @@ def test_failed_file_is_visible_and_reimportable(s3, settings, capsys):
     assert Order.objects.count() == 6
 
 
-def test_find_missing_objects_pages_through_every_stream_prefix(s3, settings, monkeypatch):
+def test_find_missing_objects_pages_through_every_stream_prefix(s3, bucket, settings, monkeypatch):
     monkeypatch.setattr(reimport_service, "LIST_PAGE_SIZE", 2)
     bucket = settings.INGEST_BUCKET
     known = put_and_register(s3, settings)
@@ -168,7 +160,7 @@ def test_find_missing_objects_pages_through_every_stream_prefix(s3, settings, mo
     assert all(o.size and o.event_time and o.bucket == bucket for o in found)
 
 
-def test_reimport_missing_command(s3, settings, capsys):
+def test_reimport_missing_command(s3, bucket, settings, capsys):
     keys = [firehose_key("orders") for _ in range(3)]
     for n, key in enumerate(keys):
         put(s3, settings, key, lines=2, start=n * 2)
@@ -183,7 +175,7 @@ def test_reimport_missing_command(s3, settings, capsys):
     assert set(ImportFile.objects.values_list("registered_by", "status")) == {("sweep", "imported")}
     assert Order.objects.count() == 6
     f = ImportFile.objects.first()
-    assert f.s3_event_time is not None and f.lag_seconds is not None
+    assert f is not None and f.s3_event_time is not None and f.lag_seconds is not None
 
     call_command("reimport", "--missing", "--sync")
     assert "0 selected" in capsys.readouterr().out
@@ -205,7 +197,7 @@ def test_command_dry_run_lists_the_selection(capsys):
 
 
 @pytest.mark.postgres
-def test_a_file_being_imported_is_skipped(s3, settings):
+def test_a_file_being_imported_is_skipped(s3, bucket, settings):
     f = put_and_register(s3, settings)
     ImportFile.objects.filter(pk=f.pk).update(status="running", started_at=timezone.now())
     with held_by_another_worker(f.pk):

@@ -76,7 +76,7 @@ class Comparison:
 
     # --- one chunk --------------------------------------------------------------------------------------
 
-    def _row(self, row: SnapshotRow) -> tuple:
+    def _row(self, row: SnapshotRow) -> tuple[Any, ...]:
         event = row.event
         if event is not None and not event.is_delete:
             values = self.upsert_row(event)

@@ -78,7 +78,7 @@ def _reader(run: ReconciliationRun) -> RowReader:
     return RowReader(header, postgres=connection.vendor == "postgresql")
 
 
-def _changed_keys(counts: BatchCounts) -> set[tuple]:
+def _changed_keys(counts: BatchCounts) -> set[tuple[Any, ...]]:
     return {tuple(k) for k in (*counts.created_keys, *counts.updated_keys, *counts.deleted_keys)}
 
 
@@ -98,7 +98,7 @@ def _record(f: ImportFile, counts: BatchCounts, lines: int) -> None:
     changes.dispatch_after_commit(f.pk)
 
 
-def _resolve(chunk: list[ReconciliationDrift], keys: list[tuple], changed: set[tuple]) -> Repaired:
+def _resolve(chunk: list[ReconciliationDrift], keys: list[tuple[Any, ...]], changed: set[tuple[Any, ...]]) -> Repaired:
     done = [d.pk for d, k in zip(chunk, keys, strict=True) if k in changed]
     other = [d.pk for d, k in zip(chunk, keys, strict=True) if k not in changed]
     ReconciliationDrift.objects.filter(pk__in=done).update(resolution=Resolution.REPAIRED)
@@ -106,7 +106,7 @@ def _resolve(chunk: list[ReconciliationDrift], keys: list[tuple], changed: set[t
     return Repaired(len(done), len(other))
 
 
-def _lower_versions(stream: str, rows: list[tuple[tuple, int]], returning: bool) -> list[tuple]:
+def _lower_versions(stream: str, rows: list[tuple[tuple[Any, ...], int]], returning: bool) -> list[tuple[Any, ...]]:
     """Lower by one the stored version of each (key, version) still at that version; with
     ``returning``, the keys, eventIds and occurredAts of the rows lowered."""
     if not rows:
@@ -130,7 +130,7 @@ def _lower_versions(stream: str, rows: list[tuple[tuple, int]], returning: bool)
         db.close()
 
 
-def _key_of(text: str, names: tuple[str, ...]) -> tuple:
+def _key_of(text: str, names: tuple[str, ...]) -> tuple[Any, ...]:
     obj = json.loads(text)
     return tuple(obj[n] for n in names)
 
@@ -203,7 +203,7 @@ def apply_deletes(run: ReconciliationRun) -> Repaired:
     return total
 
 
-def _delete_event(key: tuple, version: Any, event_id: Any, occurred: Any) -> RowEvent:
+def _delete_event(key: tuple[Any, ...], version: Any, event_id: Any, occurred: Any) -> RowEvent:
     if isinstance(occurred, str):  # SQLite hands back its text
         from django.utils.dateparse import parse_datetime
 

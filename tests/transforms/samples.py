@@ -1,25 +1,30 @@
-"""Sample records and helpers of the System One format tests (transforms.system_one)."""
+"""Sample events of the transforms tests (event validation and the System One format), and the
+format tests' round-trip check. The customers event and the examples' eventId are the harness's
+(ingest.testing.samples)."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
+from typing import Any
 
+from ingest.testing.samples import EXAMPLE_EVENT_ID, customer_event
 from transforms.events import validate_event
 from transforms.system_one import SystemOneRecord, read_record, write_record
 from transforms.system_one import reader as reader_module
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "system-one-format.md"
 
-
-EVENT_ID = "6a0d3c1e-58f4-4c5b-9a43-1c2f7d9e0b11"
+EVENT_ID = EXAMPLE_EVENT_ID
+customer = customer_event
 
 
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
-def order_line(**data) -> dict:
-    event = {
+def order_line(**data: Any) -> dict:
+    event: dict[str, Any] = {
         "eventId": EVENT_ID,
         "stream": "order-lines",
         "eventType": "upsert",
@@ -42,23 +47,29 @@ def order_line(**data) -> dict:
     return event
 
 
-def customer() -> dict:
+def shipment() -> dict:
     return {
         "eventId": EVENT_ID,
-        "stream": "customers",
+        "stream": "shipments",
         "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:15:30+02:00",
-        "version": 1,
-        "key": {"customerNumber": "C-1"},
+        "occurredAt": "2026-11-27T10:15:30Z",
+        "version": 3,
+        "key": {"shipmentNumber": "SH-1"},
         "data": {
-            "customerNumber": "C-1",
-            "name": "Ann",
-            "email": None,
-            "status": "ACTIVE",
-            "currency": "USD",
-            "billingAddress": {"line1": "1 Main", "line2": None, "city": "X", "countryCode": "US"},
+            "shipmentNumber": "SH-1",
+            "orderNumber": "SO-1",
+            "carrier": "UPS",
+            "trackingNumbers": ["1Z"],
+            "shippedAt": "2026-11-27T10:15:30.5-05:00",
+            "status": "SHIPPED",
+            "packageCount": 1,
+            "weightLb": "12.25",
         },
     }
+
+
+def body(event: dict) -> bytes:
+    return json.dumps(event).encode()
 
 
 def line_of(event: dict) -> str:
