@@ -18,6 +18,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -178,7 +179,13 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             producer.join(timeout=30)
 
 
-def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.ImportObserver | None = None) -> _Run:
+def _import_lines(
+    f: ImportFile,
+    attempt: lifecycle.Attempt,
+    observer: hooks.ImportObserver | None = None,
+    source: AbstractContextManager | None = None,
+) -> _Run:
+    """``source``: the file's bytes already opened (batch_run's prefetch); by default its object, streamed."""
     if f.stream not in STREAM_NAMES:
         raise PermanentImportError(
             f"cannot tell the stream of {f.uri!r}: its first path segment must be one of {', '.join(STREAM_NAMES)}"
@@ -188,7 +195,8 @@ def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.Imp
     postgres = connection.vendor == "postgresql"
     parser = LineParser(spec, reject_nul=postgres, text_values=postgres)
     run = _Run()
-    with fewer_collections(), open_source(f.bucket, f.key, f.etag if f.bucket else "") as stream:
+    opened = source if source is not None else open_source(f.bucket, f.key, f.etag if f.bucket else "")
+    with fewer_collections(), opened as stream:
         for batch in _read_ahead(_parse_batches(stream, parser, settings.INGEST_BATCH_SIZE)):
             run.lines_total += batch.lines
             if batch.events:

@@ -1,8 +1,10 @@
 """One delivery of the import task: what a worker does with the message the broker handed it.
 
 The Celery task (ingest/tasks.py) only declares the retry policy and calls ``run_task``: a
-delivery that follows a lost one counts the loss (and may give up), then the file is imported;
-a transient failure on the last try allowed is recorded as the file's failure."""
+delivery that follows a lost one counts the loss (and may give up), then the file is imported
+(with its ready small batch-mates: ``batch_run``); a transient failure is recorded with the time
+its retry is due (``lifecycle.retry_later``: the consumer's check sends the task again then, no
+countdown task waits inside a worker), or, with the retries used up, as the file's failure."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from dataclasses import dataclass
 
 from ingest.models import ImportFile
 from ingest.services.importing import lifecycle
+from ingest.services.importing.batch_run import import_with_batch_mates
 from ingest.services.importing.exceptions import TransientImportError
-from ingest.services.importing.run import import_file
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,9 @@ def run_task(d: TaskRun) -> dict:
             return {"import_file_id": d.import_file_id, "status": "failed"}
     trigger = "retry" if d.retries else d.trigger
     try:
-        outcome = import_file(d.import_file_id, trigger=trigger, task_id=d.task_id, retry_within=d.retry_within)
+        outcome = import_with_batch_mates(
+            d.import_file_id, trigger=trigger, task_id=d.task_id, retry_within=d.retry_within
+        )
     except ImportFile.DoesNotExist:
         return missing
     except TransientImportError as exc:
