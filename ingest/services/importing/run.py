@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -218,7 +218,9 @@ def _import_lines(
     return run
 
 
-def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: bool) -> ImportOutcome:
+def _run_locked(
+    import_file_id: int, *, trigger: str, task_id: str, dry_run: bool, progress: Callable[[int], None] | None = None
+) -> ImportOutcome:
     with transaction.atomic():
         f = lifecycle.claim(import_file_id)
         if not dry_run and f.status in lifecycle.TERMINAL_STATUSES:
@@ -227,7 +229,8 @@ def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: boo
         clock = time.monotonic()
         attempt = lifecycle.start_attempt(f, trigger=trigger, task_id=task_id, dry_run=dry_run, started=started)
         observer = None if dry_run else hooks.ImportObserver(f)
-        counts = _import_lines(f, attempt, observer).as_fields()
+        source = open_source(f.bucket, f.key, f.etag if f.bucket else "", progress) if progress else None
+        counts = _import_lines(f, attempt, observer, source).as_fields()
         duration = time.monotonic() - clock
         status = lifecycle.finish(f, attempt, counts=counts, started=started, duration=duration)
         if observer is not None:
@@ -252,16 +255,22 @@ _FILE_ERRORS = (PermanentImportError, SourceMissing, EOFError, OSError, ValueErr
 
 
 def import_file(
-    import_file_id: int, *, trigger: str = "task", task_id: str = "", dry_run: bool = False, retry_within: float = 0.0
+    import_file_id: int,
+    *,
+    trigger: str = "task",
+    task_id: str = "",
+    dry_run: bool = False,
+    retry_within: float = 0.0,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportOutcome:
     """Import one registered file. Returns what happened; raises ImportBusy or TransientImportError
     for the caller (a Celery task) to retry, due within ``retry_within`` seconds; records permanent
-    failures as ``failed``."""
+    failures as ``failed``. ``progress(n)``: ``n`` more of the file's stored bytes read (a command's bar)."""
     for conflict_round in range(CONFLICT_RETRIES + 1):
         try:
             if not dry_run:
                 lifecycle.show_running(import_file_id)
-            outcome = _run_locked(import_file_id, trigger=trigger, task_id=task_id, dry_run=dry_run)
+            outcome = _run_locked(import_file_id, trigger=trigger, task_id=task_id, dry_run=dry_run, progress=progress)
         except (ImportBusy, ImportFile.DoesNotExist):
             raise
         except Exception as exc:
