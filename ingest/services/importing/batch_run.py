@@ -9,9 +9,11 @@ spends most of a file's time on the commit, the task's round trips and the S3 GE
   that wait for no retry and are no bigger than ``INGEST_IMPORT_BATCH_MAX_BYTES``. Nothing waits
   for a batch to fill: a lone file (the trickle) is a batch of one, imported as before;
 * every file keeps its own accounting: one attempt, its counts, its line errors, its status, its
-  outbox and clock rows, each through ``ingest.services.importing.lifecycle``. Each file runs in
-  a savepoint: one that fails (a permanent error: ``failed`` alone; a transient one: left pending
-  for its own task to retry) is rolled back alone, its batch-mates commit;
+  outbox and clock rows, each through ``ingest.services.importing.lifecycle``. A batch first runs
+  without savepoints (most have no bad file; a savepoint costs a file two round trips); if a file
+  fails, the batch is rolled back and run again with each file in its own savepoint, so the one
+  that fails (a permanent error: ``failed`` alone; a transient one: left pending for its own task
+  to retry) is rolled back alone and its batch-mates commit;
 * a thread fetches the next files' objects from S3 while this one parses and writes the current
   ones (their bytes whole: they are small by definition, at most two ahead);
 * the mates' own tasks, delivered later, find them imported (or busy, then imported) and skip.
@@ -25,7 +27,7 @@ import queue
 import threading
 import time
 from collections.abc import Generator, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -128,10 +130,16 @@ class _LeftAlone(Exception):
     """A transient failure of one file of the batch: rolled back alone, left pending."""
 
 
-def _import_one(f: ImportFile, fetched: _Fetched, *, trigger: str, task_id: str) -> ImportOutcome:
-    """One file of the batch, in its own savepoint (``f`` is locked by the batch's transaction)."""
+class _Redo(Exception):
+    """A file failed in a batch run without savepoints: the batch is rolled back and run again,
+    each file in its own savepoint."""
+
+
+def _import_one(f: ImportFile, fetched: _Fetched, *, trigger: str, task_id: str, isolated: bool) -> ImportOutcome:
+    """One file of the batch (``f`` is locked by the batch's transaction); ``isolated``: in its own
+    savepoint (two round trips more a file: only once a file of the batch has failed)."""
     try:
-        with transaction.atomic():
+        with transaction.atomic() if isolated else nullcontext():
             started = timezone.now()
             clock = time.monotonic()
             attempt = lifecycle.start_attempt(f, trigger=trigger, task_id=task_id, dry_run=False, started=started)
@@ -142,6 +150,8 @@ def _import_one(f: ImportFile, fetched: _Fetched, *, trigger: str, task_id: str)
             observer.committing(status, counts, duration)
             return ImportOutcome(f.pk, status, ran=True, counts=counts)
     except Exception as exc:
+        if not isolated:
+            raise _Redo(f"file {f.pk}: {type(exc).__name__}: {exc}") from exc
         if is_transient(exc) or (isinstance(exc, DatabaseError) and is_conflict(exc)):
             # Rolled back to the savepoint; S3 or the database unwell: its own task retries it.
             raise _LeftAlone(str(exc)) from exc
@@ -178,6 +188,15 @@ def _import_batch(import_file_id: int, *, trigger: str, task_id: str, limit: int
     if not ImportFile.objects.filter(stream=f.stream, status=ImportStatus.PENDING).exclude(pk=f.pk).exists():
         return None
     lifecycle.show_running(import_file_id)
+    try:
+        # Most batches have no bad file: no savepoints, two round trips a file saved.
+        return _run_batch(import_file_id, trigger=trigger, task_id=task_id, limit=limit, isolated=False)
+    except _Redo as exc:
+        logger.info("a file failed in its batch (%s): the batch again, each file in a savepoint", exc)
+    return _run_batch(import_file_id, trigger=trigger, task_id=task_id, limit=limit, isolated=True)
+
+
+def _run_batch(import_file_id: int, *, trigger: str, task_id: str, limit: int, isolated: bool) -> ImportOutcome | None:
     outcomes: dict[int, ImportOutcome] = {}
     left_alone: list[int] = []
     with transaction.atomic():
@@ -190,7 +209,7 @@ def _import_batch(import_file_id: int, *, trigger: str, task_id: str, limit: int
             for g, fetched in zip(files, fetched_files, strict=True):
                 mate_trigger = trigger if g.pk == f.pk else "batch"
                 try:
-                    outcomes[g.pk] = _import_one(g, fetched, trigger=mate_trigger, task_id=task_id)
+                    outcomes[g.pk] = _import_one(g, fetched, trigger=mate_trigger, task_id=task_id, isolated=isolated)
                 except _LeftAlone as exc:
                     left_alone.append(g.pk)
                     logger.warning("file %s left out of its batch (its own task retries it): %s", g.pk, exc)
