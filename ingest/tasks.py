@@ -72,12 +72,16 @@ def import_file_task(self, import_file_id: int, trigger: str = "task", busy: int
         retries=request.retries,
         last_try=request.retries >= self.max_retries,
         retry_within=retry_ceiling(request.retries),
+        max_retries=self.max_retries,
+        countdown=lambda retries: retry_countdown(self, retries),
     )
     try:
         return run_task(run)
     except ImportBusy as exc:
         return _busy(self, import_file_id, exc, busy)
     except self.retry_for as exc:
+        # Only when the database could not take the retry (run_task records it there otherwise):
+        # then the broker holds it, and if this worker dies meanwhile the sweep finds the file.
         raise self.retry(exc=exc, countdown=retry_countdown(self, request.retries)) from exc
 
 

@@ -178,6 +178,11 @@ STORAGES = {
 # --- Ingest -------------------------------------------------------------------------------
 # Rows per INSERT ... ON CONFLICT statement.
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10000)
+# A worker imports up to this many small ready files of one stream in one transaction (a backfill's
+# many small files; ingest/services/importing/batch_run.py); 1 turns it off. Files above
+# INGEST_IMPORT_BATCH_MAX_BYTES (as stored, GZIP or not) are imported alone, streamed.
+INGEST_IMPORT_BATCH_FILES = env_int("INGEST_IMPORT_BATCH_FILES", 20)
+INGEST_IMPORT_BATCH_MAX_BYTES = env_int("INGEST_IMPORT_BATCH_MAX_BYTES", 1 << 20)
 # A line longer than this is cut off while streaming and recorded as a line error (an excerpt and
 # its length): one endless line, a GZIP bomb of zeros say, must not take the worker's memory.
 INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 1 << 20)

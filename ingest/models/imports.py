@@ -61,6 +61,14 @@ class ImportFile(ImportCounts):
     redeliveries = models.PositiveIntegerField(
         default=0, help_text="Task deliveries that found an earlier one lost (worker killed); capped."
     )
+    # A retry after a transient failure is kept here, not as a countdown task inside a worker (which
+    # dies with it): the consumer's check sends the task again once it is due.
+    retries = models.PositiveIntegerField(
+        default=0, help_text="Transient failures since the last completed import; capped by INGEST_TASK_MAX_RETRIES."
+    )
+    retry_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next retry of a transient failure is due (then sent by the sweep)."
+    )
 
     s3_event_time = models.DateTimeField(null=True, blank=True, help_text="When S3 says the object was created.")
     received_at = models.DateTimeField(null=True, blank=True, help_text="When the ingest learnt of the object.")
@@ -83,6 +91,10 @@ class ImportFile(ImportCounts):
             models.Index(fields=["stream", "status"], name="ingest_file_stream_status"),
             models.Index(fields=["status", "created_at"], name="ingest_file_status_created"),
             models.Index(fields=["-created_at"], name="ingest_file_created"),
+            # The consumer's check for due retries: only the few files waiting for one are indexed.
+            models.Index(
+                fields=["retry_due_at"], name="ingest_file_retry_due", condition=Q(retry_due_at__isnull=False)
+            ),
             models.Index(fields=["stream", "-finished_at"], name="ingest_file_stream_finished"),
             # Pattern ops: the admin searches keys by prefix (LIKE 'orders/2026/11/27%'), which a
             # plain index cannot serve outside the C collation; equality lookups use it just as well.

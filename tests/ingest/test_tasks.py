@@ -1,11 +1,13 @@
-"""The import task's retry policy, run in this process through Celery's ``apply`` (eager: a retry
-runs again at once, its countdown ignored). The real worker process is exercised in tests/e2e."""
+"""The import task's retry policy, run in this process through Celery's ``apply``. A transient
+failure's retry is recorded in the database and sent by the consumer's check (done here by hand).
+The real worker process is exercised in tests/e2e."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.config import Config
 from django.core.files.storage import storages
+from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.importing.exceptions import DATABASE_GONE, ImportBusy, TransientImportError
@@ -84,7 +86,7 @@ def test_success(s3, bucket, settings):
     assert again["skipped"] == "already imported" and f.attempts.count() == 1
 
 
-def test_permanent_failure_is_not_retried(bucket, settings):
+def test_permanent_failure_is_not_retried(s3, bucket, settings):
     f, _ = register_s3_object(S3Object(bucket=settings.INGEST_BUCKET, key="orders/never-written", etag="abc"))
     result = import_file_task.apply(args=[f.pk])
     assert result.get()["status"] == "failed"
@@ -109,12 +111,37 @@ def _s3_refusing(settings) -> None:
     vars(storages)["_backends"] = None
 
 
+def _send_due_retries() -> list[int]:
+    """What the consumer's check does (ingest/services/intake/sweep.py), its clock moved to the due time."""
+    from django.db import transaction
+
+    from ingest.services.intake.sweep import retries_due
+
+    ImportFile.objects.filter(retry_due_at__isnull=False).update(retry_due_at=timezone.now())
+    with transaction.atomic():
+        return retries_due()
+
+
 def test_transient_failures_are_retried_then_recorded_as_failed(s3, bucket, settings, monkeypatch):
+    """Each transient failure is recorded with its retry's due time in the database (the task itself
+    returns: no countdown task waits inside the worker); the consumer's check sends it again when
+    due; after ``max_retries`` the file fails."""
     f = put_file(s3, settings)
     _s3_refusing(settings)
     monkeypatch.setattr(import_file_task, "max_retries", 2)  # declared at import from INGEST_TASK_MAX_RETRIES
 
     result = import_file_task.apply(args=[f.pk]).get()
+    for retry in (1, 2):
+        assert result["status"] == "retry"
+        f.refresh_from_db()
+        assert (f.status, f.retries) == (ImportStatus.PENDING, retry)
+        assert f.retry_due_at is not None and f.retry_due_at > timezone.now()
+        assert f.error_message.startswith("will retry: ")
+        assert _send_due_retries() == [f.pk]
+        f.refresh_from_db()
+        assert f.retry_due_at is None  # sent: the next look does not send it again
+        assert _send_due_retries() == []
+        result = import_file_task.apply(args=[f.pk], kwargs={"trigger": "retry"}).get()
     assert result["status"] == "failed"
     f.refresh_from_db()
     assert f.status == ImportStatus.FAILED
@@ -125,25 +152,43 @@ def test_transient_failures_are_retried_then_recorded_as_failed(s3, bucket, sett
 
 
 def test_each_retry_of_a_transient_failure_waits_at_least_half_its_ceiling(s3, bucket, settings, monkeypatch):
-    """The countdowns the task asks of Celery (task_retry's reason), retry after retry."""
-    from celery.signals import task_retry
-
+    """The due time each failure records, retry after retry."""
     f = put_file(s3, settings)
     _s3_refusing(settings)
     monkeypatch.setattr(import_file_task, "max_retries", 4)
-    countdowns: list[float] = []
+    waits: list[float] = []
+    while (result := import_file_task.apply(args=[f.pk], kwargs={"trigger": "retry"}).get())["status"] == "retry":
+        waits.append(result["retry_in"])
+        f.refresh_from_db()
+        assert f.retry_due_at is not None
+        recorded = (f.retry_due_at - f.updated_at).total_seconds()
+        assert abs(recorded - result["retry_in"]) < 0.01
+        _send_due_retries()
+    assert result["status"] == "failed"
+    assert len(waits) == 4
+    for retries, wait in enumerate(waits):
+        assert retry_ceiling(retries) / 2 <= wait <= retry_ceiling(retries), (retries, wait)
 
-    def record(sender=None, reason=None, **kwargs):
-        countdowns.append(reason.when)
 
-    task_retry.connect(record, sender=import_file_task, weak=False)
-    try:
-        assert import_file_task.apply(args=[f.pk]).get()["status"] == "failed"
-    finally:
-        task_retry.disconnect(record, sender=import_file_task)
-    assert len(countdowns) == 4
-    for retries, countdown in enumerate(countdowns):
-        assert retry_ceiling(retries) / 2 <= countdown <= retry_ceiling(retries), (retries, countdown)
+def test_a_celery_retry_count_from_an_older_release_counts(s3, bucket, settings, monkeypatch):
+    """A message an older release sent as a Celery retry (request.retries) keeps its count."""
+    f = put_file(s3, settings)
+    _s3_refusing(settings)
+    monkeypatch.setattr(import_file_task, "max_retries", 3)
+    result = import_file_task.apply(args=[f.pk], retries=2).get()
+    assert result["status"] == "retry"
+    f.refresh_from_db()
+    assert f.retries == 3
+    _send_due_retries()
+    assert import_file_task.apply(args=[f.pk]).get()["status"] == "failed"
+
+
+def test_a_completed_import_clears_the_retry_count(s3, bucket, settings):
+    f = put_file(s3, settings)
+    ImportFile.objects.filter(pk=f.pk).update(retries=3)
+    assert import_file_task.apply(args=[f.pk]).get()["status"] == "imported"
+    f.refresh_from_db()
+    assert (f.retries, f.retry_due_at) == (0, None)
 
 
 def test_redelivery_is_counted_and_capped(s3, bucket, settings):
@@ -203,10 +248,10 @@ def test_busy_file_is_retried_not_failed(s3, bucket, settings):
     assert import_file_task.apply(args=[f.pk]).get()["status"] == "imported"
 
 
-def test_a_message_from_a_newer_release_with_arguments_this_one_does_not_know_still_imports(bucket, settings):
+def test_a_message_from_a_newer_release_with_arguments_this_one_does_not_know_still_imports(s3, bucket, settings):
     """Rolling deploy: a newer producer's keyword arguments are ignored, not a TypeError that fails
     the message."""
-    f = put_file(bucket, settings)
+    f = put_file(s3, settings)
     result = import_file_task.apply(
         args=[f.pk], kwargs={"trigger": "task", "priority_hint": "backfill", "batch_of": [f.pk]}
     ).get()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.management.progress import Progress
 from ingest.services.importing.exceptions import ImportBusy, TransientImportError
 from ingest.services.importing.run import import_file
 from ingest.services.importing.sources import s3_storage
@@ -31,6 +33,11 @@ class Command(BaseCommand):
             "stream: the fix for a file that failed for a wrong or missing stream.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Import in a transaction that is rolled back.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="One JSON object per file imported, skipped or failed; progress as plain lines on stderr, no bar.",
+        )
 
     def handle(self, *args, sources: list[str], stream: str | None, force: bool, dry_run: bool, **options) -> None:
         failed = 0
@@ -53,11 +60,23 @@ class Command(BaseCommand):
                 outcome = report.imported[0]
             else:
                 try:
-                    outcome = dry_run_import(f.pk, stream=stream) if dry_run else import_file(f.pk, trigger="command")
+                    if dry_run:
+                        outcome = dry_run_import(f.pk, stream=stream)
+                    else:
+                        with Progress(
+                            self, total=f.size, unit="B", unit_scale=True, desc=source, plain=options["json"]
+                        ) as progress:
+                            outcome = import_file(f.pk, trigger="command", progress=progress.advance)
                 except (ImportBusy, TransientImportError) as exc:
                     self.stderr.write(f"{source}: not imported now: {exc}")
                     failed += 1
                     continue
+            if options["json"]:
+                failed += int(outcome.failed)
+                result = {"source": source, "id": f.pk, "status": outcome.status, "dry_run": dry_run}
+                result.update(skipped=outcome.skipped_reason, error=outcome.error, counts=outcome.counts)
+                self.stdout.write(json.dumps(result))
+                continue
             if outcome.skipped_reason:
                 self.stdout.write(
                     f"{source}: skipped, {outcome.skipped_reason} (file #{f.pk}; --force imports it again)"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.services.repair.redrive import redrive
+from ingest.management.progress import Progress
+from ingest.services.repair.redrive import records_to_redrive, redrive
 from transforms.streams import STREAM_NAMES
 
 
@@ -29,9 +31,30 @@ class Command(BaseCommand):
         parser.add_argument("--since", type=_when, help="Records that arrived at or after this time (ISO 8601, UTC).")
         parser.add_argument("--until", type=_when, help="Records that arrived before this time (ISO 8601, UTC).")
         parser.add_argument("--dry-run", action="store_true", help="Say what would pass; change nothing.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the result as one JSON object; progress as plain lines on stderr, never a bar.",
+        )
 
     def handle(self, *args, **opts) -> None:
-        report = redrive(stream=opts["stream"], since=opts["since"], until=opts["until"], dry_run=opts["dry_run"])
+        window = {"stream": opts["stream"], "since": opts["since"], "until": opts["until"]}
+        total = records_to_redrive(**window)
+        with Progress(self, total=total, unit="record", desc="redrive", plain=opts["json"]) as progress:
+            report = redrive(**window, dry_run=opts["dry_run"], progress=progress.advance)
+        if opts["json"]:
+            data = {
+                "dry_run": report.dry_run,
+                "passed": report.passed,
+                "still_failing": report.still_failing,
+                "unknown_stream": report.unknown_stream,
+                "streams": {
+                    name: {"passed": r.passed, "still_failing": r.still_failing, "files": r.files, "reasons": r.reasons}
+                    for name, r in report.streams.items()
+                },
+            }
+            self.stdout.write(json.dumps(data))
+            return
         verb = "would pass" if report.dry_run else "pass"
         for name, result in report.streams.items():
             files = f" → file(s) {', '.join(f'#{pk}' for pk in result.files)}" if result.files else ""

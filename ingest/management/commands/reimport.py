@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.management.progress import Progress
 from ingest.models import ImportFile, ImportStatus
 from ingest.services.repair.reimport import ReimportReport, parse_when, reimport_files, reimport_missing, select_files
 from transforms.streams import STREAM_NAMES
@@ -37,12 +40,21 @@ class Command(BaseCommand):
         parser.add_argument("--bucket", help="With --missing: the bucket to list (default INGEST_BUCKET).")
         parser.add_argument("--dry-run", action="store_true", help="Print what would be done and change nothing.")
         parser.add_argument("--sync", action="store_true", help="Import in this process instead of enqueueing.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the result as one JSON object; progress as plain lines on stderr, never a bar.",
+        )
 
     def handle(self, *args, **opts) -> None:
         if opts["missing"]:
-            report = reimport_missing(
-                opts["bucket"] or settings.INGEST_BUCKET, sync=opts["sync"], dry_run=opts["dry_run"]
-            )
+            with Progress(self, total=None, desc="reimport --missing", plain=opts["json"]) as progress:
+                report = reimport_missing(
+                    opts["bucket"] or settings.INGEST_BUCKET,
+                    sync=opts["sync"],
+                    dry_run=opts["dry_run"],
+                    progress=progress.advance,
+                )
             for obj in report.missing:
                 self.stdout.write(f"{'would import' if opts['dry_run'] else 'missing'}: s3://{obj.bucket}/{obj.key}")
         else:
@@ -66,8 +78,35 @@ class Command(BaseCommand):
                 for f in files:
                     as_what = f" as {as_stream}" if as_stream and as_stream != f.stream else ""
                     self.stdout.write(f"would re-import file #{f.pk} {f.uri} ({f.status}){as_what}")
-            report = reimport_files(files, sync=opts["sync"], dry_run=opts["dry_run"], stream=as_stream)
-        self._print(report)
+            desc = "reimport --sync" if opts["sync"] else "reimport (enqueue)"
+            with Progress(self, total=files.count(), desc=desc, plain=opts["json"] or opts["dry_run"]) as progress:
+                report = reimport_files(
+                    files,
+                    sync=opts["sync"],
+                    dry_run=opts["dry_run"],
+                    stream=as_stream,
+                    progress=progress.advance,
+                )
+        if opts["json"]:
+            self._print_json(report)
+        else:
+            self._print(report)
+
+    def _print_json(self, report: ReimportReport) -> None:
+        data = {
+            "selected": report.selected,
+            "dry_run": report.dry_run,
+            "enqueued": report.enqueued,
+            "imported": [
+                {"id": o.import_file_id, "status": o.status, "skipped": o.skipped_reason, "error": o.error}
+                for o in report.imported
+            ],
+            "skipped": [{"id": pk, "reason": reason} for pk, reason in report.skipped],
+            "summary": report.summary(),
+        }
+        self.stdout.write(json.dumps(data))
+        if any(o.failed for o in report.imported):
+            raise CommandError("some re-imports failed")
 
     def _print(self, report: ReimportReport) -> None:
         ids = [*report.enqueued, *(o.import_file_id for o in report.imported), *(pk for pk, _ in report.skipped)]

@@ -3,7 +3,8 @@ and nowhere else (tests/ingest/importing/test_lifecycle.py reads the code of ing
 
     pending ──show_running──▶ running ──finish──▶ imported | imported_with_errors
        ▲                         │
-       ├── note_transient_failure┤   (S3, network, database unwell: the task retries later)
+       ├── note_transient_failure┤   (S3, network, database unwell: the task retries later;
+       │     retry_later          │    the retry is due at ``retry_due_at``, sent by the consumer)
        ├── note_lost / orphans ──┘   (its importer died: one more lost delivery; failed after N)
        └── reset_for_reimport        (from any status, unless someone is importing it right now)
     any ──fail──▶ failed             (a permanent error, retries or lost deliveries used up)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -168,6 +170,8 @@ def finish(f: ImportFile, attempt: Attempt, *, counts: dict[str, int], started: 
         duration_seconds=duration,
         lag_seconds=lag,
         error_message="",
+        retries=0,
+        retry_due_at=None,
         updated_at=finished,
         **counts,
     )
@@ -196,7 +200,12 @@ def _fail_locked(f: ImportFile, message: str, *, trigger: str, task_id: str) -> 
         error_message=message,
     )
     ImportFile.objects.filter(pk=f.pk).update(
-        status=ImportStatus.FAILED, error_message=message, attempts_count=number, finished_at=now, updated_at=now
+        status=ImportStatus.FAILED,
+        error_message=message,
+        attempts_count=number,
+        finished_at=now,
+        updated_at=now,
+        retry_due_at=None,
     )
     hooks.failed(f.stream)
     logger.error("import of file %s failed: %s", f.pk, message)
@@ -220,6 +229,65 @@ def note_transient_failure(import_file_id: int, message: str, *, retry_within: f
     ImportFile.objects.filter(pk=import_file_id, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).update(
         status=ImportStatus.PENDING, error_message=f"will retry: {message}", updated_at=now, **scheduled
     )
+
+
+def retry_later(
+    import_file_id: int,
+    message: str,
+    *,
+    retries: int,
+    max_retries: int,
+    countdown: Callable[[int], float],
+    trigger: str = "retry",
+    task_id: str = "",
+) -> float | None:
+    """Record that the file is to be tried again after a transient failure: its retry count and when
+    the retry is due, in the database, where the consumer's check finds it and sends the task again.
+    Nothing is held inside a worker, so a worker that dies costs no retry and no wait.
+
+    ``retries``: the tries the caller knows of (a Celery retry count, from an older release); the
+    larger of it and the file's own count is used. Returns the countdown, 0.0 when there is nothing
+    to retry (imported meanwhile, or being imported by another worker right now), None when the
+    retries are used up: the file is then ``failed`` with the error."""
+    with transaction.atomic():
+        try:
+            f = ImportFile.objects.select_for_update(nowait=True).filter(pk=import_file_id).first()
+        except OperationalError as exc:
+            if is_lock_busy(exc):
+                return 0.0  # another worker is importing it now: that import is the retry
+            raise
+        if f is None or f.status not in _OPEN:
+            return 0.0
+        used = max(f.retries, retries)
+        if used >= max_retries:
+            _fail_locked(f, f"gave up after {used + 1} attempts: {message}", trigger=trigger, task_id=task_id)
+            return None
+        wait = countdown(used)
+        now = timezone.now()
+        due = now + timedelta(seconds=wait)
+        ImportFile.objects.filter(pk=f.pk).update(
+            status=ImportStatus.PENDING,
+            error_message=f"will retry: {message}",
+            retries=used + 1,
+            retry_due_at=due,
+            enqueued_at=due,
+            updated_at=now,
+        )
+        return wait
+
+
+def take_due_retries(*, limit: int = 1000) -> list[int]:
+    """The pending files whose retry is due, marked as sent (run it in the transaction that sends
+    their tasks: if the send fails the consumer clears ``enqueued_at`` and the sweep rings them)."""
+    now = timezone.now()
+    due = list(
+        ImportFile.objects.filter(status=ImportStatus.PENDING, retry_due_at__lte=now)
+        .order_by("retry_due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if due:
+        ImportFile.objects.filter(pk__in=due, status=ImportStatus.PENDING).update(retry_due_at=None, enqueued_at=now)
+    return due
 
 
 def schedule_retry(import_file_id: int, countdown: float) -> None:
@@ -324,6 +392,8 @@ def reset_for_reimport(import_file_id: int, *, enqueue: bool, stream: str = "") 
                 status=ImportStatus.PENDING,
                 error_message="",
                 redeliveries=0,
+                retries=0,
+                retry_due_at=None,
                 enqueued_at=enqueued_at,
                 updated_at=now,
                 **({"stream": stream} if stream else {}),
@@ -337,7 +407,8 @@ def reset_for_reimport(import_file_id: int, *, enqueue: bool, stream: str = "") 
 
 
 _RESET_SQL = (
-    "UPDATE ingest_importfile SET status = %s, error_message = '', redeliveries = 0, enqueued_at = %s,"
+    "UPDATE ingest_importfile SET status = %s, error_message = '', redeliveries = 0, retries = 0,"
+    " retry_due_at = NULL, enqueued_at = %s,"
     " updated_at = %s, stream = COALESCE(%s, stream)"
     " WHERE id = (SELECT id FROM ingest_importfile WHERE id = %s FOR UPDATE NOWAIT)"
 )

@@ -17,7 +17,8 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -181,7 +182,13 @@ def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_Pa
             producer.join(timeout=30)
 
 
-def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.ImportObserver | None = None) -> _Run:
+def _import_lines(
+    f: ImportFile,
+    attempt: lifecycle.Attempt,
+    observer: hooks.ImportObserver | None = None,
+    source: AbstractContextManager | None = None,
+) -> _Run:
+    """``source``: the file's bytes already opened (batch_run's prefetch); by default its object, streamed."""
     if f.stream not in STREAM_NAMES:
         raise PermanentImportError(
             f"cannot tell the stream of {f.uri!r}: its first path segment must be one of {', '.join(STREAM_NAMES)}"
@@ -191,7 +198,8 @@ def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.Imp
     postgres = connection.vendor == "postgresql"
     parser = LineParser(spec, reject_nul=postgres, text_values=postgres)
     run = _Run()
-    with fewer_collections(), open_source(f.bucket, f.key, f.etag if f.bucket else "") as stream:
+    opened = source if source is not None else open_source(f.bucket, f.key, f.etag if f.bucket else "")
+    with fewer_collections(), opened as stream:
         for batch in _read_ahead(_parse_batches(stream, parser, settings.INGEST_BATCH_SIZE)):
             run.lines_total += batch.lines
             if batch.events:
@@ -217,7 +225,9 @@ def _import_lines(f: ImportFile, attempt: lifecycle.Attempt, observer: hooks.Imp
     return run
 
 
-def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: bool) -> ImportOutcome:
+def _run_locked(
+    import_file_id: int, *, trigger: str, task_id: str, dry_run: bool, progress: Callable[[int], None] | None = None
+) -> ImportOutcome:
     with transaction.atomic():
         f = lifecycle.claim(import_file_id)
         if not dry_run and f.status in lifecycle.TERMINAL_STATUSES:
@@ -226,7 +236,8 @@ def _run_locked(import_file_id: int, *, trigger: str, task_id: str, dry_run: boo
         clock = time.monotonic()
         attempt = lifecycle.start_attempt(f, trigger=trigger, task_id=task_id, dry_run=dry_run, started=started)
         observer = None if dry_run else hooks.ImportObserver(f)
-        counts = _import_lines(f, attempt, observer).as_fields()
+        source = open_source(f.bucket, f.key, f.etag if f.bucket else "", progress) if progress else None
+        counts = _import_lines(f, attempt, observer, source).as_fields()
         duration = time.monotonic() - clock
         status = lifecycle.finish(f, attempt, counts=counts, started=started, duration=duration)
         if observer is not None:
@@ -251,16 +262,22 @@ _FILE_ERRORS = (PermanentImportError, SourceMissing, EOFError, OSError, ValueErr
 
 
 def import_file(
-    import_file_id: int, *, trigger: str = "task", task_id: str = "", dry_run: bool = False, retry_within: float = 0.0
+    import_file_id: int,
+    *,
+    trigger: str = "task",
+    task_id: str = "",
+    dry_run: bool = False,
+    retry_within: float = 0.0,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportOutcome:
     """Import one registered file. Returns what happened; raises ImportBusy or TransientImportError
     for the caller (a Celery task) to retry, due within ``retry_within`` seconds; records permanent
-    failures as ``failed``."""
+    failures as ``failed``. ``progress(n)``: ``n`` more of the file's stored bytes read (a command's bar)."""
     for conflict_round in range(CONFLICT_RETRIES + 1):
         try:
             if not dry_run:
                 lifecycle.show_running(import_file_id)
-            outcome = _run_locked(import_file_id, trigger=trigger, task_id=task_id, dry_run=dry_run)
+            outcome = _run_locked(import_file_id, trigger=trigger, task_id=task_id, dry_run=dry_run, progress=progress)
         except (ImportBusy, ImportFile.DoesNotExist):
             raise
         except Exception as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -151,10 +151,32 @@ def decompressed(raw: BinaryIO) -> BinaryIO:
     return buffered
 
 
+class _Counted:
+    """Reports each read's size (the stored bytes, GZIP or not) to ``progress``: a command's bar."""
+
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if data:
+            self._progress(len(data))
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 @contextmanager
-def open_source(bucket: str, key: str, etag: str = "") -> Iterator[BinaryIO]:
-    """The bytes of an import, decompressed, as a stream that is closed afterwards."""
+def open_source(
+    bucket: str, key: str, etag: str = "", progress: Callable[[int], None] | None = None
+) -> Iterator[BinaryIO]:
+    """The bytes of an import, decompressed, as a stream that is closed afterwards; ``progress(n)``
+    is told of every ``n`` stored bytes read."""
     raw = open_s3_body(bucket, key, etag) if bucket else open_local(key)
+    if progress is not None:
+        raw = _Counted(raw, progress)  # type: ignore[assignment]
     stream = decompressed(raw)
     try:
         yield stream

@@ -24,6 +24,7 @@ it backs off, logs one line when the outage starts and one when it ends, and res
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from datetime import datetime
 from functools import partial
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportStatus, UnreadableMessage
@@ -46,7 +47,7 @@ from ingest.services.intake.error_output import register_error_object
 from ingest.services.intake.notifications import MessageUnreadable, parse_notification
 from ingest.services.intake.outages import Outage
 from ingest.services.intake.registration import ERRORS_REFUSAL, refusal, register_s3_object
-from ingest.services.intake.sweep import SweepClock, files_to_enqueue
+from ingest.services.intake.sweep import SweepClock, files_to_enqueue, retries_due
 from ingest.services.observing.periodic import periodic_jobs
 from ingest.services.repair.reconcile.registration import enqueue_run, is_snapshot_object, register_snapshot, sweep_runs
 
@@ -63,7 +64,7 @@ class EventConsumer:
         options: ConsumerOptions,
         *,
         sqs=None,
-        enqueue: Callable[[int], None] = enqueue_import,
+        enqueue: Callable[..., None] = enqueue_import,
         echo: Callable[[str], None] | None = None,
         watch_broker: bool | None = None,
     ) -> None:
@@ -98,13 +99,16 @@ class EventConsumer:
         return self._stop.is_set()
 
     # --- the task -----------------------------------------------------------------------
-    def _enqueue(self, import_file_id: int) -> None:
+    def _enqueue(self, import_file_id: int, trigger: str = "task") -> None:
         """After commit: enqueue the import. A broker that is down leaves the file pending for the sweep."""
         crash_point("consumer:before-enqueue")
         # Once a publish has failed, the rest of this round does not wait on the broker one file at a time.
         if not self._broker_failed_this_round:
             try:
-                self.enqueue(import_file_id)
+                if trigger == "task":
+                    self.enqueue(import_file_id)
+                else:
+                    self.enqueue(import_file_id, trigger)
             except Exception as exc:  # any publish failure: the database still says "pending"
                 self._broker_failed_this_round = True
                 self.broker_outage.failed(exc)
@@ -115,9 +119,9 @@ class EventConsumer:
         self.enqueue_failures += 1
         ImportFile.objects.filter(pk=import_file_id, status=ImportStatus.PENDING).update(enqueued_at=None)
 
-    def _schedule(self, import_file_id: int) -> None:
+    def _schedule(self, import_file_id: int, trigger: str = "task") -> None:
         ImportFile.objects.filter(pk=import_file_id).update(enqueued_at=timezone.now())
-        transaction.on_commit(partial(self._enqueue, import_file_id))
+        transaction.on_commit(partial(self._enqueue, import_file_id, trigger))
 
     # --- messages ---------------------------------------------------------------------------
     def receive(self) -> list[dict]:
@@ -250,11 +254,53 @@ class EventConsumer:
         result.deleted = self._delete(message) if delete else True
         return result
 
+    # --- an outage ---------------------------------------------------------------------------
+    def _backoff(self, failures: int) -> float:
+        """The wait after ``failures`` failed calls in a row: 0.5 s doubling, up to ``backoff_max``."""
+        return min(self.options.backoff_max, 0.5 * 2 ** min(failures, 6))
+
+    def _release(self, messages: list[dict]) -> None:
+        """Make messages this consumer received but could not handle (the database failed) visible
+        again after the consumer's backoff, instead of the queue's whole visibility timeout.
+
+        Each receive counts towards the DLQ's maxReceiveCount, so the consumer does not receive
+        again while the database is down (``_database_answers``): an outage costs a message one
+        receive, not one per backoff. See docs/operations.md."""
+        if not messages:
+            return
+        delay = math.ceil(self._backoff(self.db_outage.failures))
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": delay}
+            for n, m in enumerate(messages)
+        ]
+        try:
+            response = self.sqs.change_message_visibility_batch(QueueUrl=self.options.queue_url, Entries=entries)
+        except Exception as exc:  # they come back after the queue's visibility timeout instead
+            logger.warning("could not make %s unhandled message(s) visible again: %s", len(messages), exc)
+            return
+        for failure in response.get("Failed", []):
+            logger.warning("could not make message %s visible again: %s", failure.get("Id"), failure.get("Message"))
+
+    def _database_answers(self) -> bool:
+        """During a database outage, whether it answers again (one ``SELECT 1``); True otherwise.
+        Messages are not received while it does not: each receive would count towards the DLQ."""
+        if not self.db_outage.down:
+            return True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            self.db_outage.failed(exc)
+            close_old_connections()
+            return False
+        return True
+
     # --- the sweep --------------------------------------------------------------------------
     def sweep(self, *, orphans_only: bool = False, broker_lost_before: datetime | None = None) -> list[int]:
         """Enqueue again the running files nobody imports (their importer died: see lifecycle),
-        unless ``orphans_only`` the pending files whose task was lost, and the pending files
-        whose task was set before ``broker_lost_before`` (lost with the broker's restart)."""
+        the files whose retry is due, unless ``orphans_only`` the pending files whose task was
+        lost, and the pending files whose task was set before ``broker_lost_before`` (lost with
+        the broker's restart)."""
         opts = self.options
         self._broker_failed_this_round = False
         with transaction.atomic():
@@ -265,13 +311,18 @@ class EventConsumer:
                 orphans_only=orphans_only,
                 broker_lost_before=broker_lost_before,
             )
+            due = [pk for pk in retries_due() if pk not in to_enqueue]
             for pk in to_enqueue:
                 self._schedule(pk)
+            for pk in due:
+                self._schedule(pk, "retry")
         if to_enqueue:
             self.echo(
                 f"sweep: enqueued again {len(to_enqueue)} file(s): {', '.join(f'#{pk}' for pk in to_enqueue[:20])}"
             )
-        return to_enqueue
+        if due:
+            self.echo(f"sweep: sent {len(due)} due retry task(s): {', '.join(f'#{pk}' for pk in due[:20])}")
+        return to_enqueue + due
 
     def maybe_sweep(self, *, force: bool = False) -> list[int]:
         """The full sweep every ``sweep_interval``; on PostgreSQL the running files in between, often."""
@@ -349,11 +400,16 @@ class EventConsumer:
         while not self.stopping:
             close_old_connections()  # a connection the database dropped (restart) is replaced here
             self._broker_failed_this_round = False
-            messages = self._poll()
+            if self._database_answers():
+                messages = self._poll()
+            else:  # not received meanwhile: each receive counts towards the DLQ
+                self._stop.wait(self._backoff(self.db_outage.failures))
+                messages = None
             if messages is None:
                 summary.errors += 1
                 messages = []
             handled: list[dict] = []
+            unhandled: list[dict] = []
             for message in messages:
                 try:
                     result = self.handle(message, delete=False)
@@ -366,6 +422,7 @@ class EventConsumer:
                     else:
                         logger.exception("could not handle message %s; it stays in the queue", message.get("MessageId"))
                     close_old_connections()
+                    unhandled.append(message)
                     continue
                 self.db_outage.recovered()
                 summary.messages += 1
@@ -373,6 +430,7 @@ class EventConsumer:
                 summary.rejected += 1 if result.rejected else 0
             # Every handled message has committed (and enqueued_again): now they may go, in one call.
             self._delete_batch(handled)
+            self._release(unhandled)
             summary.swept += len(self.maybe_sweep())
             if once or (max_messages is not None and summary.messages >= max_messages):
                 break

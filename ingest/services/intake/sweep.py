@@ -8,7 +8,10 @@ What the consumer looks for, because the broker is only a task:
   the consumer looks;
 * running files whose importer died (``lifecycle.requeue_orphans``): on PostgreSQL, where one
   ``SKIP LOCKED`` query tells, every ``orphan_check_interval`` too, so that a dead worker's file
-  is importing again within seconds.
+  is importing again within seconds;
+* pending files whose retry (after a transient failure) is due (``retries_due``): at every look,
+  the frequent ones included. The retry waits in the database, not as a countdown task inside a
+  worker, so a worker that dies holds none.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ UNENQUEUED_GRACE_SECONDS = 5.0
 def lost_tasks(*, requeue_after: float, limit: int = 1000) -> list[int]:
     now = timezone.now()
     return list(
-        ImportFile.objects.filter(status=ImportStatus.PENDING)
+        ImportFile.objects.filter(status=ImportStatus.PENDING, retry_due_at__isnull=True)  # retries_due sends those
         .filter(
             Q(enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=UNENQUEUED_GRACE_SECONDS))
             | Q(enqueued_at__lt=now - timedelta(seconds=requeue_after))
@@ -43,9 +46,10 @@ def lost_tasks(*, requeue_after: float, limit: int = 1000) -> list[int]:
 
 def lost_with_the_broker(before: datetime, *, limit: int = 10_000) -> list[int]:
     """Pending files whose task was set, or whose retry (due later) was scheduled, before
-    ``before``: the broker that held them is gone (see broker_watch)."""
+    ``before``: the broker that held them is gone (see broker_watch). A retry recorded in the
+    database (``retry_due_at``) was never in the broker: ``retries_due`` sends it when due."""
     return list(
-        ImportFile.objects.filter(status=ImportStatus.PENDING)
+        ImportFile.objects.filter(status=ImportStatus.PENDING, retry_due_at__isnull=True)
         .filter(Q(enqueued_at__lt=before) | Q(enqueued_at__gt=timezone.now(), updated_at__lt=before))
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
@@ -69,6 +73,11 @@ def files_to_enqueue(
     if broker_lost_before is not None:
         to_enqueue += lost_with_the_broker(broker_lost_before)
     return list(dict.fromkeys(to_enqueue))
+
+
+def retries_due(*, limit: int = 1000) -> list[int]:
+    """Pending files whose retry is due now, taken (run it in the transaction that sends them)."""
+    return lifecycle.take_due_retries(limit=limit)
 
 
 class SweepClock:

@@ -102,6 +102,7 @@ def _chunk(
     result: StreamRedrive,
     enqueue: Callable[[int], None],
     bucket: str,
+    progress: Callable[[int], None] | None = None,
 ) -> int | None:
     """Redrive one chunk; returns the last record id seen, None when there was nothing left."""
     with transaction.atomic():
@@ -113,6 +114,8 @@ def _chunk(
         records = list(records_qs[:chunk_size])
         if not records:
             return None
+        if progress is not None:
+            transaction.on_commit(partial(progress, len(records)))
         passed: list[FailedRecord] = []
         lines: list[str] = []
         failing: list[FailedRecord] = []
@@ -169,6 +172,25 @@ def _enqueue(enqueue: Callable[[int], None], import_file_id: int) -> None:
         ImportFile.objects.filter(pk=import_file_id).update(enqueued_at=None)
 
 
+def _filters(since: datetime | None, until: datetime | None, record_ids: Iterable[int] | None) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    if since is not None:
+        filters["arrival_at__gte"] = since
+    if until is not None:
+        filters["arrival_at__lt"] = until
+    if record_ids is not None:
+        filters["pk__in"] = list(record_ids)
+    return filters
+
+
+def records_to_redrive(
+    *, stream: str | None = None, since: datetime | None = None, until: datetime | None = None
+) -> int:
+    """How many failed records ``redrive`` with these filters would look at (a progress bar's total)."""
+    records = FailedRecord.objects.filter(status=FailedRecordStatus.REJECTED, **_filters(since, until, None))
+    return records.filter(stream=stream).count() if stream else records.exclude(stream="").count()
+
+
 def redrive(
     *,
     stream: str | None = None,
@@ -179,18 +201,13 @@ def redrive(
     chunk_size: int = CHUNK_SIZE,
     enqueue: Callable[[int], None] = enqueue_import,
     bucket: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RedriveReport:
     """Run today's transform again over the failed records that match (``since``/``until`` on
     their arrival time); see the module docstring. ``dry_run`` says what would pass and changes nothing."""
     if stream is not None and stream not in STREAM_NAMES:
         raise ValueError(f"unknown stream {stream!r}: one of {', '.join(STREAM_NAMES)}")
-    filters: dict[str, Any] = {}
-    if since is not None:
-        filters["arrival_at__gte"] = since
-    if until is not None:
-        filters["arrival_at__lt"] = until
-    if record_ids is not None:
-        filters["pk__in"] = list(record_ids)
+    filters = _filters(since, until, record_ids)
     bucket = bucket or settings.INGEST_BUCKET
     report = RedriveReport(dry_run=dry_run)
     report.unknown_stream = FailedRecord.objects.filter(
@@ -199,7 +216,9 @@ def redrive(
     for name in [stream] if stream else STREAM_NAMES:
         result = StreamRedrive(name)
         after = 0
-        while (last := _chunk(name, filters, after, chunk_size, dry_run, result, enqueue, bucket)) is not None:
+        while (
+            last := _chunk(name, filters, after, chunk_size, dry_run, result, enqueue, bucket, progress)
+        ) is not None:
             after = last
         if result.passed or result.still_failing:
             report.streams[name] = result

@@ -128,12 +128,14 @@ def reimport_files(
     trigger: str = "reimport",
     enqueue: Callable[[int], None] | None = None,
     stream: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ReimportReport:
     """Set the files back to pending and import them again: here (``sync``) or through the task queue.
 
     The earlier attempts stay. A file that is being imported right now is skipped. With ``dry_run``
     nothing changes: the report lists what would be re-imported. With ``stream``, the files are
-    imported as that stream from now on: the fix for a file that failed for a wrong or missing one."""
+    imported as that stream from now on: the fix for a file that failed for a wrong or missing one.
+    ``progress(1)`` is called after each file (a command's progress bar)."""
     _check_stream(stream)
     enqueue = enqueue or partial(enqueue_import, trigger=trigger)
     ids = list(files.values_list("pk", flat=True)) if isinstance(files, QuerySet) else [f.pk for f in files]
@@ -142,25 +144,29 @@ def reimport_files(
         report.planned = ids
         return report
     for pk in ids:
-        # The stream is set with the reset, before the import starts (here, or by the task
-        # enqueued below): it reads the stream then.
-        reason = lifecycle.reset_for_reimport(pk, enqueue=not sync, stream=stream or "")
-        if reason:
-            report.skipped.append((pk, reason))
-            continue
-        if sync:
-            try:
-                report.imported.append(import_file(pk, trigger=trigger))
-            except (ImportBusy, TransientImportError) as exc:
-                report.skipped.append((pk, f"not imported now: {exc}"))
-            continue
         try:
-            enqueue(pk)
-        except Exception as exc:  # broker down: the file is pending, the consumer's sweep enqueues it
-            ImportFile.objects.filter(pk=pk, status=ImportStatus.PENDING).update(enqueued_at=None)
-            report.skipped.append((pk, f"could not enqueue ({exc}); left pending for the consumer's sweep"))
-            continue
-        report.enqueued.append(pk)
+            # The stream is set with the reset, before the import starts (here, or by the task
+            # enqueued below): it reads the stream then.
+            reason = lifecycle.reset_for_reimport(pk, enqueue=not sync, stream=stream or "")
+            if reason:
+                report.skipped.append((pk, reason))
+                continue
+            if sync:
+                try:
+                    report.imported.append(import_file(pk, trigger=trigger))
+                except (ImportBusy, TransientImportError) as exc:
+                    report.skipped.append((pk, f"not imported now: {exc}"))
+                continue
+            try:
+                enqueue(pk)
+            except Exception as exc:  # broker down: the file is pending, the consumer's sweep enqueues it
+                ImportFile.objects.filter(pk=pk, status=ImportStatus.PENDING).update(enqueued_at=None)
+                report.skipped.append((pk, f"could not enqueue ({exc}); left pending for the consumer's sweep"))
+                continue
+            report.enqueued.append(pk)
+        finally:
+            if progress is not None:
+                progress(1)
     return report
 
 
@@ -207,6 +213,7 @@ def reimport_missing(
     sync: bool = False,
     dry_run: bool = False,
     enqueue: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ReimportReport:
     """Register and import every object of the bucket that no notification announced."""
     missing = find_missing_objects(bucket)
@@ -219,7 +226,7 @@ def reimport_missing(
         files.append(f)
         if created:
             registered.append(f.pk)
-    report = reimport_files(files, sync=sync, trigger="sweep", enqueue=enqueue)
+    report = reimport_files(files, sync=sync, trigger="sweep", enqueue=enqueue, progress=progress)
     report.missing = missing
     report.registered = registered
     return report
