@@ -79,7 +79,11 @@ class SourceTracked(models.Model):
     source_extras = models.JSONField(null=True, blank=True)
     last_import = models.ForeignKey(
         "ingest.ImportFile",
-        on_delete=models.SET_NULL,
+        # Pruning deletes import files (ingest/services/retention/prune.py): without an index here a
+        # constraint would check every website table row by row; a pruned file's id stays and
+        # names its ledger entry (ImportLedgerEntry.import_file_id).
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="+",

@@ -196,6 +196,24 @@ INGEST_RECONCILE_AUTO_REPAIR = env_bool("INGEST_RECONCILE_AUTO_REPAIR", True)
 # without a worker); production leaves it off.
 INGEST_ADMIN_REIMPORT_SYNC = env_bool("INGEST_ADMIN_REIMPORT_SYNC", False)
 
+# --- Retention (ingest/services/retention/prune.py; the table in docs/operations.md) ---------------
+# Days each kind of record is kept; 0 keeps it forever. Pruning runs from the consumer's sweep at
+# most every INGEST_PRUNE_INTERVAL_SECONDS, in batches of INGEST_PRUNE_BATCH_SIZE rows (one short
+# transaction each), and on demand with `manage.py prune`. A pruned import file leaves its ledger
+# entry (exactly once never forgets) and its hours in the aggregates.
+INGEST_RETAIN_ATTEMPTS_DAYS = env_int("INGEST_RETAIN_ATTEMPTS_DAYS", 30)
+INGEST_RETAIN_LINE_ERRORS_DAYS = env_int("INGEST_RETAIN_LINE_ERRORS_DAYS", 30)
+INGEST_RETAIN_RAW_EXCERPTS_DAYS = env_int("INGEST_RETAIN_RAW_EXCERPTS_DAYS", 30)
+INGEST_RETAIN_DELIVERED_CHANGES_DAYS = env_int("INGEST_RETAIN_DELIVERED_CHANGES_DAYS", 30)
+INGEST_RETAIN_IMPORT_FILES_DAYS = env_int("INGEST_RETAIN_IMPORT_FILES_DAYS", 90)
+INGEST_RETAIN_REJECTED_DAYS = env_int("INGEST_RETAIN_REJECTED_DAYS", 90)
+INGEST_RETAIN_HOURLY_STATS_DAYS = env_int("INGEST_RETAIN_HOURLY_STATS_DAYS", 730)
+INGEST_RETAIN_DAILY_STATS_DAYS = env_int("INGEST_RETAIN_DAILY_STATS_DAYS", 0)
+INGEST_PRUNE_INTERVAL_SECONDS = env_float("INGEST_PRUNE_INTERVAL_SECONDS", 300.0)
+INGEST_PRUNE_BATCH_SIZE = env_int("INGEST_PRUNE_BATCH_SIZE", 500)
+# Seconds the pruner sleeps between batches, so that importers get the disk and the locks.
+INGEST_PRUNE_PAUSE_SECONDS = env_float("INGEST_PRUNE_PAUSE_SECONDS", 0.05)
+
 # --- The local import API and Kinesis/Firehose stand-in (development and `manage.py demo`) ---
 # POST /v1/{stream} served by Django; production uses API Gateway → Kinesis → Firehose instead,
 # and without this setting the route does not exist (website/urls.py).

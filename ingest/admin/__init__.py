@@ -2,10 +2,11 @@
 
 Django's autodiscovery imports this package; it imports every module that registers an admin:
 imports (files, attempts, re-import, freshness page), line_errors, unreadable_messages,
-contract_drift and envelope_extras (System Two's unknown fields and failed records per stream), and
-the operators' admin (failed_records: Firehose's error output and the redrive; change_notifications:
-the outbox). raw_lines holds how text from files is shown; helpers, views and charts the building
-blocks, the freshness dashboard and its SVG charts.
+contract_drift and envelope_extras (System Two's unknown fields and failed records per stream),
+reconciliation (runs against System Two's snapshots), retention (the ledger of pruned files and the
+aggregates), and the operators' admin (failed_records: Firehose's error output and the redrive;
+change_notifications: the outbox). raw_lines holds how text from files is shown; helpers, views and
+charts the building blocks, the freshness dashboard and its SVG charts.
 
 Everything here is read-only: the ingest writes these tables, people only look and re-import.
 Text that comes from files (keys, raw lines, error messages) is escaped: ``format_html`` and
@@ -26,6 +27,7 @@ from ingest.admin import (  # noqa: E402
     imports,
     line_errors,
     reconciliation,
+    retention,
     unreadable_messages,
 )
 from ingest.admin.raw_lines import INLINE_LINE_ERRORS, RAW_LINE_DISPLAY_CHARS, raw_line_block  # noqa: E402
@@ -40,5 +42,6 @@ __all__ = [
     "line_errors",
     "raw_line_block",
     "reconciliation",
+    "retention",
     "unreadable_messages",
 ]

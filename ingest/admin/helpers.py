@@ -135,6 +135,31 @@ def _next_period(start: date, kind: str) -> date:
     return start + timedelta(days=1)
 
 
+# Up to this many rows (the planner's estimate) a filtered list's date bounds are aggregated from the
+# filtered rows themselves.
+FEW_ROWS_FOR_BOUNDS = 50_000
+
+
+def _few_rows_bounds(qs: QuerySet, field_name: str) -> dict[str, Any] | None:
+    """MIN/MAX of ``field_name`` over a filter that matches few rows, computed from those rows.
+
+    PostgreSQL answers ``MIN(created_at) WHERE key LIKE 'orders/2026/02/01%'`` by walking the
+    date index from its end until a row matches: a key prefix matches one day, possibly a year
+    away, so that walk reads millions of entries. ``OFFSET 0`` makes it find the rows first (by
+    the key index) and aggregate them. None where that does not apply (then the index walk is right)."""
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql" or not qs.query.where:
+        return None
+    estimate = EstimatedCountPaginator._plan_estimate(qs)
+    if estimate is None or estimate > FEW_ROWS_FOR_BOUNDS:
+        return None
+    sql, params = qs.values(field_name).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(t.f), MAX(t.f) FROM ({sql} OFFSET 0) AS t(f)", params)  # noqa: S608
+        first, last = cursor.fetchone()
+    return {"first": first, "last": last}
+
+
 class SparseDatesQuerySet(QuerySet):
     """A queryset whose ``datetimes()`` (what the admin's date hierarchy lists) probes each candidate
     year, month or day with one index lookup instead of truncating the date of every row: two
@@ -146,7 +171,7 @@ class SparseDatesQuerySet(QuerySet):
         if kind not in ("year", "month", "day") or order != "ASC" or tzinfo is not None or "__" in field_name:
             return super().datetimes(field_name, kind, order, tzinfo)
         base = self.order_by()
-        bounds = base.aggregate(first=Min(field_name), last=Max(field_name))
+        bounds = _few_rows_bounds(base, field_name) or base.aggregate(first=Min(field_name), last=Max(field_name))
         if bounds["first"] is None:
             return []
         starts = _period_starts(timezone.localtime(bounds["first"]), timezone.localtime(bounds["last"]), kind)

@@ -84,6 +84,14 @@ def _changelist_url(**params: str) -> str:
     return f"{url}?{urlencode(params)}" if params else url
 
 
+def _last_import_url(f: StreamFreshness) -> str:
+    if f.last_import is None:
+        return ""
+    if f.last_import.pruned:  # the file is gone; its ledger entry says what it was
+        return reverse("admin:ingest_importledgerentry_changelist") + "?" + urlencode({"q": f.last_import.key})
+    return reverse("admin:ingest_importfile_change", args=[f.last_import.id])
+
+
 def freshness_rows(items: list[StreamFreshness]) -> list[FreshnessRow]:
     now = timezone.now()
     rows = []
@@ -92,7 +100,7 @@ def freshness_rows(items: list[StreamFreshness]) -> list[FreshnessRow]:
             FreshnessRow(
                 f=f,
                 stream_url=_changelist_url(stream__exact=f.stream),
-                last_url=(reverse("admin:ingest_importfile_change", args=[f.last_import.id]) if f.last_import else ""),
+                last_url=_last_import_url(f),
                 pending_url=_changelist_url(stream__exact=f.stream, status__exact=ImportStatus.PENDING),
                 failed_url=_changelist_url(stream__exact=f.stream, status__exact=ImportStatus.FAILED),
                 age=format_seconds(f.age_seconds) if f.age_seconds is not None else "never",

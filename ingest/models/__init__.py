@@ -7,6 +7,7 @@
 - ``changes``: the outbox of changed keys
 - ``contract_drift``: what System Two sends that the contract does not name (unknown fields, envelope extras)
 - ``reconciliation``: runs against System Two's snapshots, their drift and bad lines
+- ``retention``: what outlives pruning (the ledger of pruned files, the hourly and daily aggregates)
 - ``local_api``: the local import API's replay guard
 - ``streams``: the stream choices, from transforms/streams.json
 
@@ -21,6 +22,7 @@ from ingest.models.imports import DONE_STATUSES, ImportAttempt, ImportCounts, Im
 from ingest.models.local_api import SeenSignature
 from ingest.models.notifications import UnreadableMessage
 from ingest.models.reconciliation import ReconciliationDrift, ReconciliationLineError, ReconciliationRun
+from ingest.models.retention import ImportLedgerEntry, StatsPeriod, StreamStats
 from ingest.models.streams import STREAM_CHOICES
 
 __all__ = [
@@ -37,12 +39,15 @@ __all__ = [
     "ImportCounts",
     "ImportEventClock",
     "ImportFile",
+    "ImportLedgerEntry",
     "ImportLineError",
     "ImportStatus",
     "ReconciliationDrift",
     "ReconciliationLineError",
     "ReconciliationRun",
     "SeenSignature",
+    "StatsPeriod",
+    "StreamStats",
     "UnknownField",
     "UnreadableMessage",
 ]

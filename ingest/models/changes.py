@@ -32,6 +32,9 @@ class ChangeNotification(models.Model):
             models.Index(
                 fields=["created_at"], name="ingest_change_undelivered", condition=Q(delivered_at__isnull=True)
             ),
+            # The outbox list, oldest first, whole or by stream (a month of delivered rows is kept).
+            models.Index(fields=["created_at", "id"], name="ingest_change_created"),
+            models.Index(fields=["stream", "created_at"], name="ingest_change_stream_created"),
         ]
         ordering = ["created_at", "id"]
 

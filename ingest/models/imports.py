@@ -96,6 +96,11 @@ class ImportFile(ImportCounts):
                 fields=["retry_due_at"], name="ingest_file_retry_due", condition=Q(retry_due_at__isnull=False)
             ),
             models.Index(fields=["stream", "-finished_at"], name="ingest_file_stream_finished"),
+            # The imports list filtered by stream, or stream and status, newest first (millions of files).
+            models.Index(fields=["stream", "-created_at"], name="ingest_file_stream_created"),
+            models.Index(fields=["stream", "status", "-created_at"], name="ingest_file_stream_status_new"),
+            # The dashboard's backlog (pending, running, failed per stream, oldest pending): index only.
+            models.Index(fields=["status", "stream", "created_at"], name="ingest_file_status_stream"),
             # Pattern ops: the admin searches keys by prefix (LIKE 'orders/2026/11/27%'), which a
             # plain index cannot serve outside the C collation; equality lookups use it just as well.
             models.Index(fields=["key"], name="ingest_file_key", opclasses=["varchar_pattern_ops"]),

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ingest.management.progress import Progress
 from ingest.models import ImportFile, ImportStatus
+from ingest.services.intake import ledger
 from ingest.services.repair.reimport import ReimportReport, parse_when, reimport_files, reimport_missing, select_files
 from transforms.streams import STREAM_NAMES
 
@@ -20,8 +21,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--id", dest="ids", type=int, action="append", help="ImportFile id (repeatable).")
-        parser.add_argument("--key", help="Exact S3 key (or local path).")
+        parser.add_argument(
+            "--id", dest="ids", type=int, action="append", help="ImportFile id (repeatable; a pruned one too)."
+        )
+        parser.add_argument("--key", help="Exact S3 key (or local path); a pruned file of it is imported again.")
         parser.add_argument("--prefix", help="Key prefix, e.g. orders/2026/11/27/.")
         parser.add_argument(
             "--stream",
@@ -73,13 +76,15 @@ class Command(BaseCommand):
                         parse_when(filters[bound])
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-            files = select_files(**filters)
+            files: list[ImportFile] = list(select_files(**filters))
+            if opts["ids"] or opts["key"]:  # named explicitly: a pruned file is imported again too
+                files += self._pruned(opts["ids"], opts["key"], {f.pk for f in files}, opts["dry_run"])
             if opts["dry_run"]:
                 for f in files:
                     as_what = f" as {as_stream}" if as_stream and as_stream != f.stream else ""
                     self.stdout.write(f"would re-import file #{f.pk} {f.uri} ({f.status}){as_what}")
             desc = "reimport --sync" if opts["sync"] else "reimport (enqueue)"
-            with Progress(self, total=files.count(), desc=desc, plain=opts["json"] or opts["dry_run"]) as progress:
+            with Progress(self, total=len(files), desc=desc, plain=opts["json"] or opts["dry_run"]) as progress:
                 report = reimport_files(
                     files,
                     sync=opts["sync"],
@@ -107,6 +112,20 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(data))
         if any(o.failed for o in report.imported):
             raise CommandError("some re-imports failed")
+
+    def _pruned(self, ids, key, found: set[int], dry_run: bool) -> list[ImportFile]:
+        """The files of the ledger entries named by id or key and not registered now, registered again."""
+        registered = set(ImportFile.objects.filter(key=key).values_list("bucket", "key", "etag")) if key else set()
+        entries = [
+            e
+            for e in ledger.entries_for(key=key, ids=ids)
+            if e.import_file_id not in found and (e.bucket, e.key, e.etag) not in registered
+        ]
+        for e in entries:
+            self.stdout.write(f"{'would import' if dry_run else 'importing'} pruned file #{e.import_file_id} {e} again")
+        if dry_run:
+            return []
+        return [f for f in ledger.revive(entries) if f.pk not in found]
 
     def _print(self, report: ReimportReport) -> None:
         ids = [*report.enqueued, *(o.import_file_id for o in report.imported), *(pk for pk, _ in report.skipped)]

@@ -44,9 +44,10 @@ from ingest.services.intake.broker_watch import BrokerWatch
 from ingest.services.intake.consumer_types import ConsumerOptions, MessageResult, RunSummary, sqs_client
 from ingest.services.intake.crash_points import crash_point
 from ingest.services.intake.error_output import register_error_object
+from ingest.services.intake.ledger import register_unless_pruned
 from ingest.services.intake.notifications import MessageUnreadable, parse_notification
 from ingest.services.intake.outages import Outage
-from ingest.services.intake.registration import ERRORS_REFUSAL, refusal, register_s3_object
+from ingest.services.intake.registration import ERRORS_REFUSAL, refusal
 from ingest.services.intake.sweep import SweepClock, files_to_enqueue, retries_due
 from ingest.services.observing.periodic import periodic_jobs
 from ingest.services.repair.reconcile.registration import enqueue_run, is_snapshot_object, register_snapshot, sweep_runs
@@ -217,7 +218,11 @@ class EventConsumer:
                 if reason:
                     refused.append(f"record {index} (s3://{obj.bucket}/{obj.key!r}): {reason}")
                     continue
-                f, created = register_s3_object(obj, registered_by="notification")
+                f, created = register_unless_pruned(obj, registered_by="notification")
+                if f is None:  # imported long ago and pruned: the ledger remembers it
+                    result.ignored_events += 1
+                    lines.append(f"already imported (pruned, in the ledger) s3://{obj.bucket}/{obj.key}")
+                    continue
                 if created:
                     result.registered.append(f.pk)
                 if created or f.status == ImportStatus.PENDING:

@@ -23,6 +23,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, EventLagCount, ImportEventClock, ImportFile, ImportStatus
+from ingest.services.intake.ledger import last_imports_in_ledger
+from ingest.services.observing import rollup
 from ingest.services.observing.event_clock import bucket_percentile
 from ingest.services.observing.percentiles import percentile
 from transforms.streams import STREAM_NAMES
@@ -56,6 +58,7 @@ class LastImport:
     bucket: str
     status: str
     finished_at: datetime
+    pruned: bool = False  # from the ledger: the file itself is pruned
 
 
 @dataclass(frozen=True)
@@ -246,13 +249,21 @@ def _event_lags(now: datetime) -> dict[str, tuple[EventLag, EventLag]]:
 def stream_freshness(now: datetime | None = None, streams: Iterable[str] = STREAM_NAMES) -> list[StreamFreshness]:
     """The freshness of every stream at ``now`` (default: the current time), in stream order."""
     now = now or timezone.now()
+    streams = list(streams)
     stale_after = settings.INGEST_STALE_AFTER_SECONDS
     on_postgres = connection.vendor == "postgresql"
     last = _last_imports()
+    # A stream whose every file is pruned: its newest ledger entry; its newest event: the aggregates'.
+    for stream, (entry, imported_at) in last_imports_in_ledger(streams).items():
+        if stream not in last:
+            last[stream] = LastImport(entry.import_file_id, entry.key, entry.bucket, entry.status, imported_at, True)
     totals = _window_totals(now, with_percentiles=on_postgres)
     lags = {} if on_postgres else _lag_percentiles_in_python(now)
     backlog = _backlog()
     newest_events = _newest_events()
+    for stream, remembered in rollup.newest_events_rolled_up(streams).items():
+        if stream not in newest_events or remembered > newest_events[stream]:
+            newest_events[stream] = remembered
     event_lags = _event_lags(now)
 
     result = []

@@ -3,7 +3,9 @@
 Two aggregate queries, grouped by stream and hour in SQL (``ImportFile`` for rows,
 ``EventLagCount`` for the lag histograms), so the cost follows the hours shown, not the number
 of imports. Raw SQL (the same on PostgreSQL and SQLite but for the hour arithmetic) because the
-ORM's per-row datetime conversion cost more than the queries.
+ORM's per-row datetime conversion cost more than the queries. Hours already rolled up
+(``ingest.services.observing.rollup``; their files may be pruned) are read from ``StreamStats`` instead, so
+the charts keep their history.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ingest.models import DONE_STATUSES, EventLagCount, ImportFile
+from ingest.services.observing import rollup
 from ingest.services.observing.event_clock import bucket_percentile
 from transforms.streams import STREAM_NAMES
 
@@ -80,13 +83,21 @@ def hourly_series(now: datetime | None = None, hours: int = WEEK_HOURS) -> dict[
     files = ImportFile._meta.db_table
     lags = EventLagCount._meta.db_table
     done = [str(s) for s in DONE_STATUSES]
+    rolled_up = rollup.rolled_up_hours(start)
+    live_from = max(s.start for s in rolled_up) + timedelta(hours=1) if rolled_up else start
+    for s in rolled_up:
+        index = int((s.start - start) / timedelta(hours=1))
+        acc[s.stream].rows[index] = s.rows
+        acc[s.stream].files[index] = s.files
+        if s.event_lag_buckets:
+            acc[s.stream].buckets[index] = rollup.buckets_of(s.event_lag_buckets)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT stream, {_hour_index('finished_at', vendor)} AS h,"  # noqa: S608 - values are parameters
             " SUM(rows_created + rows_updated + rows_deleted), COUNT(*)"
             f" FROM {files} WHERE finished_at >= %s AND stream IN ({marks}) AND status IN (%s, %s)"
             " GROUP BY stream, h",
-            [epoch, start, *streams, *done],
+            [epoch, live_from, *streams, *done],
         )
         for stream, hour, rows, count in cursor.fetchall():
             acc[stream].rows[int(hour)] = int(rows or 0)
@@ -95,7 +106,7 @@ def hourly_series(now: datetime | None = None, hours: int = WEEK_HOURS) -> dict[
             f"SELECT stream, {_hour_index('committed_at', vendor)} AS h, bucket, SUM(count)"  # noqa: S608
             f" FROM {lags} WHERE committed_at >= %s AND stream IN ({marks})"
             " GROUP BY stream, h, bucket",
-            [epoch, start, *streams],
+            [epoch, live_from, *streams],
         )
         for stream, hour, bucket, n in cursor.fetchall():
             if n:

@@ -1,5 +1,6 @@
 """What the consumer does for the operators every sweep interval: deliver the change notifications
-left undelivered, and log each stream's freshness by the ERP's clock."""
+left undelivered, log each stream's freshness by the ERP's clock, and (every
+``INGEST_PRUNE_INTERVAL_SECONDS``) roll up the aggregates and prune what is past its retention."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from ingest.services.changes.outbox import dispatch_undelivered
 from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.freshness import stream_freshness
+from ingest.services.retention.prune import prune_from_sweep
 
 logger = logging.getLogger("ingest.freshness")
 
@@ -38,3 +40,7 @@ def periodic_jobs() -> None:
         log_freshness()
     except Exception:
         logger.exception("operators' sweep failed; trying again next interval")
+    try:
+        prune_from_sweep()
+    except Exception:
+        logger.exception("pruning failed; trying again next interval")

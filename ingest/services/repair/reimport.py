@@ -3,7 +3,8 @@
 A re-import sets a file back to ``pending`` and runs the importer again; the earlier
 ImportAttempts stay, so the file's history shows every run. ``find_missing_objects`` is the
 sweep that recovers lost notifications: it lists the bucket under the nine stream prefixes
-and returns every object that has no ImportFile for its key and content (ETag), however old.
+and returns every object that has no ImportFile for its key and content (ETag), however old,
+unless the ledger holds it (imported, then pruned: ingest/services/intake/ledger.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ingest.services.importing.exceptions import ImportBusy, TransientImportErro
 from ingest.services.importing.lifecycle import ImportOutcome
 from ingest.services.importing.run import import_file
 from ingest.services.importing.sources import s3_storage
+from ingest.services.intake.ledger import known_in_ledger
 from ingest.services.intake.registration import S3Object, register_s3_object
 from transforms.streams import STREAM_NAMES
 
@@ -183,7 +185,8 @@ def dry_run_import(import_file_id: int, *, stream: str | None = None, trigger: s
 
 
 def find_missing_objects(bucket: str) -> list[S3Object]:
-    """Objects under the nine stream prefixes of ``bucket`` with no ImportFile for their key and ETag."""
+    """Objects under the nine stream prefixes of ``bucket`` with no ImportFile (nor ledger entry) for
+    their key and ETag."""
     client = s3_storage(bucket).connection.meta.client
     paginator = client.get_paginator("list_objects_v2")
     missing: list[S3Object] = []
@@ -197,7 +200,7 @@ def find_missing_objects(bucket: str) -> list[S3Object]:
                 ImportFile.objects.filter(bucket=bucket, key__in=[o["Key"] for o in contents]).values_list(
                     "key", "etag"
                 )
-            )
+            ) | known_in_ledger(bucket, [o["Key"] for o in contents])  # imported, then pruned
             for o in contents:
                 etag = o.get("ETag", "").strip('"')
                 if (o["Key"], etag) in known:
