@@ -1,1 +1,2 @@
-"""Repair: what an operator runs to put things right (``reimport``, ``redrive``)."""
+"""Repair: putting things right (``reimport``, ``redrive``, ``reconcile`` against System Two's
+snapshots, ``adopt_field`` for a field System Two added)."""
