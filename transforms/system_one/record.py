@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import ENVELOPE_FIELDS, check_json_value, reject_json_constant
@@ -51,8 +51,9 @@ class SystemOneRecord:
     extras: dict[str, Any]
     data_null: bool = False
     # The line had plain fields of a layout newer than this reader's, kept in ``data`` as extras
-    # (set by the general reader only; the class default serves every other record for free).
-    unknown_columns: bool = False
+    # (set by the general reader only; the class default serves every other record for free). How
+    # the line was written, not what it says: records that say the same are equal either way.
+    unknown_columns: bool = field(default=False, compare=False)
 
     def to_event(self) -> dict[str, Any]:
         """The System Two event this record was written from (a fresh dict; equal to the original)."""
