@@ -20,8 +20,8 @@ from django.utils import timezone
 from ingest.models import ChangeNotification, ImportFile
 from ingest.services.changes import outbox
 from ingest.services.importing.extras import ExtrasTally
+from ingest.services.importing.rows import RowEvent
 from ingest.services.loading import BatchCounts
-from ingest.services.loading.rows import RowEvent
 from ingest.services.observing import contract_drift, prometheus
 from ingest.services.observing.durations import format_seconds
 from ingest.services.observing.event_clock import ClockSummary, EventClock, record_clock

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from ingest.services.importing.extras import DATA, ExtrasReader, compact
-from ingest.services.loading.rows import RowEvent
+from ingest.services.importing.rows import RowEvent
 from transforms.field_types import field_type
 from transforms.streams import STREAMS, StreamSpec
 from transforms.system_one.reader import SystemOneFormatError, read_record

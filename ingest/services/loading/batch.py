@@ -8,11 +8,11 @@ from typing import Any
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from ingest.services.importing.rows import RowEvent
 from ingest.services.loading.derived import rules_for
 from ingest.services.loading.dialect import Db
 from ingest.services.loading.keys import EMPTY, decode_keys
 from ingest.services.loading.references import applied_references, ensure_placeholders, remove_orphan_placeholders
-from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import table_sql
 from ingest.services.loading.upsert import merge
 from transforms.streams import StreamSpec

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ingest.services.importing.rows import RowEvent
 from ingest.services.loading.dialect import Db
-from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import ParentRef, TableSql, parent_table, qn, referrers
 
 

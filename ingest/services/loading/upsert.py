@@ -18,6 +18,7 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from ingest.services.importing.rows import RowEvent
 from ingest.services.loading.dialect import (
     Db,
     Staged,
@@ -28,7 +29,6 @@ from ingest.services.loading.dialect import (
 )
 from ingest.services.loading.keys import EMPTY, decode_keys, key_list
 from ingest.services.loading.references import ParentWork, placeholder_sql
-from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import EXTRAS_COLUMN, META_COLUMNS, TableSql, parent_table, qn
 
 if TYPE_CHECKING:

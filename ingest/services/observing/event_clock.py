@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingest.models import EventLagCount, ImportEventClock, ImportFile
-from ingest.services.loading.rows import RowEvent
+from ingest.services.importing.rows import RowEvent
 
 # Upper bounds (seconds) of the lag buckets; the last one takes everything longer. Firehose buffers
 # for about a minute, so the interesting range is 1 s to an hour; days show replays and backfills.

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from ingest.services.importing.rows import RowEvent
 from ingest.services.loading import BatchCounts, apply_batch, derived, dialect
 from ingest.services.loading.derived import DerivedColumns
 from ingest.services.loading.dialect import Db
 from ingest.services.loading.references import applied_references, ensure_placeholders
-from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import table_sql
 from ingest.services.loading.upsert import merge
 from transforms.streams import STREAMS

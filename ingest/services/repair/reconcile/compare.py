@@ -17,8 +17,8 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ingest.models.reconciliation import ReconciliationDrift
+from ingest.services.importing.rows import RowEvent
 from ingest.services.loading.dialect import Db, is_distinct_from
-from ingest.services.loading.rows import RowEvent
 from ingest.services.loading.tables import TableSql, qn, table_sql
 from ingest.services.loading.upsert import RANK_COLUMNS, row_builder
 from ingest.services.repair.reconcile.snapshot import Header, SnapshotRow

@@ -30,9 +30,9 @@ from ingest.models import ChangeNotification, ImportFile
 from ingest.models.reconciliation import Category, ReconciliationDrift, ReconciliationRun, Resolution
 from ingest.services.changes import outbox as changes
 from ingest.services.importing import lifecycle
+from ingest.services.importing.rows import RowEvent, as_utc
 from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.loading.dialect import Db
-from ingest.services.loading.rows import RowEvent, as_utc
 from ingest.services.loading.tables import qn, table_sql
 from ingest.services.repair.reconcile.snapshot import FULL, Header, RowReader
 from transforms.streams import STREAMS

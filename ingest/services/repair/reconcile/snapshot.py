@@ -19,9 +19,9 @@ from django.conf import settings
 
 from ingest.services.importing.line_errors import damaged_source, overlong_line, rejected_line
 from ingest.services.importing.parsing import LineParser, LineRejected, exact_in_postgres
+from ingest.services.importing.rows import RowEvent
 from ingest.services.importing.sources import CheckedGzip, SourceMissing, open_local, open_s3_body, source_damage
 from ingest.services.intake.registration import parse_s3_uri
-from ingest.services.loading.rows import RowEvent
 from transforms.events import InvalidEvent, parse_event, value_checker
 from transforms.streams import STREAM_NAMES, STREAMS, StreamSpec
 from transforms.system_one.lines import OverlongLine, iter_lines
