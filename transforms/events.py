@@ -14,8 +14,10 @@ import math
 import re
 from typing import Any
 
+from . import json_objects
 from .field_types import INT_MAX, Checker, check_text, field_type
 from .invalid import InvalidEvent, kind, short
+from .json_objects import reject_json_constant
 from .streams import STREAM_NAMES, STREAMS, FieldSpec, StreamSpec
 from .timestamps import check_timestamp, parse_timestamp
 
@@ -220,11 +222,6 @@ def validate_event(obj: dict[str, Any], stream: str) -> dict[str, Any]:
     return obj
 
 
-def reject_json_constant(name: str) -> object:
-    """``json.loads(parse_constant=...)``: NaN, Infinity and -Infinity are not JSON."""
-    raise InvalidEvent(f"body is not JSON: {name} is not a JSON number")
-
-
 def parse_event(body: bytes, stream: str) -> dict[str, Any]:
     """Decode a request body (strict UTF-8 JSON, one object) and validate it as an event of ``stream``."""
     try:
@@ -234,7 +231,7 @@ def parse_event(body: bytes, stream: str) -> dict[str, Any]:
     except TypeError:
         raise InvalidEvent(f"body must be bytes, got {type(body).__name__}") from None
     try:
-        obj = json.loads(text, parse_constant=reject_json_constant)
+        obj = json_objects.loads(text)
     except InvalidEvent:
         raise
     except json.JSONDecodeError as e:

@@ -7,7 +7,21 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-PRODUCTION = os.environ.get("DJANGO_ENV", "development").strip().lower() == "production"
+# The documented values of DJANGO_ENV (README's configuration table); any other refuses to start,
+# lest a typo ("prod") silently give a production host the development defaults.
+ENVIRONMENTS = ("development", "production")
+
+
+def django_env(value: str | None) -> str:
+    """The environment DJANGO_ENV names (unset or empty: development); ImproperlyConfigured for any
+    value that is not documented."""
+    name = (value or "").strip().lower() or "development"
+    if name not in ENVIRONMENTS:
+        raise ImproperlyConfigured(f"DJANGO_ENV={value!r} is not one of {', '.join(ENVIRONMENTS)}; nothing else starts")
+    return name
+
+
+PRODUCTION = django_env(os.environ.get("DJANGO_ENV")) == "production"
 
 
 def aws_retries(max_attempts: int) -> dict[str, Any]:
@@ -80,6 +94,41 @@ def secret_key_weakness(value: str) -> str | None:
     if len(set(value)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
         return f"has fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS} distinct characters"
     return None
+
+
+# The development values the documentation shows (README, the demo): known to anyone, so
+# production refuses them for any secret, as it refuses Django's insecure key.
+DEVELOPMENT_SECRETS = frozenset(
+    {"local-development-secret", "django-insecure-local-development-key-not-for-production"}
+)
+# A shared secret (HMAC key, bearer token) must be at least this long in production.
+SHARED_SECRET_MIN_LENGTH = 32
+
+
+def shared_secret_weakness(value: str) -> str | None:
+    """Why ``value`` is not a shared secret (the local API's HMAC key, the metrics token) fit for
+    production (None if it is)."""
+    if not value:
+        return "must be set"
+    if value in DEVELOPMENT_SECRETS or value.startswith(INSECURE_KEY_PREFIX):
+        return "is the documented development value, known to anyone who read the README"
+    if len(value) < SHARED_SECRET_MIN_LENGTH:
+        return f"is {len(value)} characters long; at least {SHARED_SECRET_MIN_LENGTH} are needed"
+    if len(set(value)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"has fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS} distinct characters"
+    return None
+
+
+def require_production_secret(name: str, value: str, *, because: str) -> None:
+    """With DJANGO_ENV=production, refuse a missing, weak or documented ``name`` at start-up."""
+    if not PRODUCTION:
+        return
+    weakness = shared_secret_weakness(value)
+    if weakness:
+        raise ImproperlyConfigured(
+            f"{name} {weakness} ({because} with DJANGO_ENV=production); generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def require_production_safe(*, debug: bool, secret_key: str) -> None:

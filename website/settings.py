@@ -22,6 +22,7 @@ from website.env import (
     env_list,
     env_str,
     require_production_safe,
+    require_production_secret,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "ingest.nul_guard.RefuseNulInQuery",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -183,9 +185,15 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10000)
 # INGEST_IMPORT_BATCH_MAX_BYTES (as stored, GZIP or not) are imported alone, streamed.
 INGEST_IMPORT_BATCH_FILES = env_int("INGEST_IMPORT_BATCH_FILES", 20)
 INGEST_IMPORT_BATCH_MAX_BYTES = env_int("INGEST_IMPORT_BATCH_MAX_BYTES", 1 << 20)
+# ... and at most about this many bytes of lines (a batch ends at the line that reaches it): a batch
+# of wide lines (each under INGEST_MAX_LINE_BYTES) would otherwise hold hundreds of MB in a worker.
+INGEST_BATCH_MAX_BYTES = env_int("INGEST_BATCH_MAX_BYTES", 2 << 20)
 # A line longer than this is cut off while streaming and recorded as a line error (an excerpt and
 # its length): one endless line, a GZIP bomb of zeros say, must not take the worker's memory.
 INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 1 << 20)
+# The same for a line of Firehose's error output (errors/): one record, whose rawData is the base64
+# of up to 1,000 KiB; a longer line is registered as one record with its excerpt and length.
+INGEST_MAX_ERROR_LINE_BYTES = env_int("INGEST_MAX_ERROR_LINE_BYTES", 2 << 20)
 # A stream with no import for longer than this is flagged stale on the freshness dashboard.
 INGEST_STALE_AFTER_SECONDS = env_int("INGEST_STALE_AFTER_SECONDS", 3600)
 # A snapshot that lands in the bucket (snapshots/{stream}/) is always reported; its missing and
@@ -223,6 +231,8 @@ INGEST_LOCAL_API_ENABLED = env_bool("INGEST_LOCAL_API_ENABLED", not PRODUCTION)
 INGEST_API_SECRET = env_str(
     "INGEST_API_SECRET", "local-development-secret", required_in_production=INGEST_LOCAL_API_ENABLED
 )
+if INGEST_LOCAL_API_ENABLED:
+    require_production_secret("INGEST_API_SECRET", INGEST_API_SECRET, because="the local import API is enabled")
 # A signed request is accepted while its X-Signature-Timestamp is at most this far from the
 # clock (either way), and only once (the replay cache keeps its signature that long).
 INGEST_API_SIGNATURE_TOLERANCE_SECONDS = env_float("INGEST_API_SIGNATURE_TOLERANCE_SECONDS", 300.0)
@@ -317,6 +327,8 @@ INGEST_METRICS_ENABLED = env_bool("INGEST_METRICS_ENABLED", False)
 INGEST_METRICS_TOKEN = env_str("INGEST_METRICS_TOKEN", "")
 if PRODUCTION and INGEST_METRICS_ENABLED and not INGEST_METRICS_TOKEN:
     raise ImproperlyConfigured("INGEST_METRICS_TOKEN must be set when INGEST_METRICS_ENABLED in production")
+if INGEST_METRICS_ENABLED:
+    require_production_secret("INGEST_METRICS_TOKEN", INGEST_METRICS_TOKEN, because="INGEST_METRICS_ENABLED")
 
 LOGGING = {
     "version": 1,

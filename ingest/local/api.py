@@ -46,8 +46,9 @@ from django.views.decorators.http import require_GET
 
 from ingest.local import auth, replay
 from ingest.local.firehose import MAX_RECORD_BYTES, FirehoseClosed, get_firehose
-from transforms import openapi
+from transforms import json_objects, openapi
 from transforms.events import InvalidEvent, parse_event
+from transforms.json_objects import DuplicateKey
 from transforms.streams import STREAM_NAMES
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,10 @@ def schema_error(body: bytes, stream: str) -> InvalidEvent | None:
     """Why the body fails the document's schema of ``stream`` (None if it passes, or is not JSON:
     ``parse_event`` then says why)."""
     try:
-        value = json.loads(body)
-    except ValueError:
+        value = json_objects.loads(body)
+    except DuplicateKey as exc:  # last-wins would check another event than a first-wins reader sees
+        return exc
+    except (ValueError, RecursionError):
         return None
     error = next(iter(sorted(_validators()[stream].iter_errors(value), key=lambda e: list(e.absolute_path))), None)
     if error is None:

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.header_bytes import header_bytes
+
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
 SIGNATURE_PREFIX = "sha256="
@@ -91,7 +93,7 @@ def signature_ok(credentials: Credentials, body: bytes, secret: str) -> bool:
     if presented[: len(SIGNATURE_PREFIX)].lower() != SIGNATURE_PREFIX:
         return False
     expected = sign(body, secret, credentials.timestamp).encode("ascii")
-    normalised = (SIGNATURE_PREFIX + presented[len(SIGNATURE_PREFIX) :].lower()).encode("utf-8")
+    normalised = header_bytes(SIGNATURE_PREFIX + presented[len(SIGNATURE_PREFIX) :].lower())
     return hmac.compare_digest(normalised, expected)
 
 

@@ -8,12 +8,12 @@ reading of extras (``@`` envelope and ``+`` data members), which both the genera
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import ENVELOPE_FIELDS, check_json_value, reject_json_constant
+from .. import json_objects
+from ..events import ENVELOPE_FIELDS, check_json_value
 from ..field_types import Decoder, field_type
 from ..invalid import InvalidEvent
 from ..streams import BY_RECORD_TYPE, StreamSpec
@@ -221,7 +221,7 @@ def shown(name: str) -> str:
 
 def _read_json(text: str) -> object:
     try:
-        return json.loads(unescape(text), parse_constant=reject_json_constant)
+        return json_objects.loads(unescape(text))
     except InvalidEvent:
         raise
     except (ValueError, RecursionError) as e:

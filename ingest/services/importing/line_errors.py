@@ -16,8 +16,16 @@ MESSAGE_CHARS = 2000
 
 
 def storable_text(text: str) -> str:
-    """``text`` with U+0000 written as ``\\x00``: PostgreSQL's text and jsonb cannot hold it."""
-    return text.replace("\x00", "\\x00") if "\x00" in text else text
+    """``text`` with U+0000 written as ``\\x00`` (PostgreSQL's text and jsonb cannot hold it) and
+    a lone surrogate (JSON's ``"\\ud800"``) as ``\\ud800`` (it cannot be written as UTF-8)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def excerpt_text(raw: bytes) -> str:

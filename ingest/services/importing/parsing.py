@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -31,6 +32,8 @@ def _column_plan(
     for path, attname, spec in STREAMS[stream].columns():
         kind = field_type(spec)
         convert = None if text_values and kind.name in TEXT_TYPES else kind.convert
+        if text_values and kind.name == "timestamp":
+            convert = _in_utc
         plan.append((path[0], path[1] if len(path) > 1 else None, attname, convert))
     return tuple(plan)
 
@@ -57,6 +60,12 @@ def _values_builder(stream: str, text_values: bool) -> Callable[[dict], dict[str
     return namespace["build"]
 
 
+def _in_utc(value: str) -> datetime:
+    """A checked timestamp as a datetime in UTC: the contract allows offsets up to 23:59, and
+    PostgreSQL refuses any beyond 15:59 ("time zone displacement out of range")."""
+    return to_datetime(value).astimezone(UTC)
+
+
 def exact_in_postgres(timestamp: str) -> bool:
     """PostgreSQL reads this checked RFC 3339 timestamp to the same microsecond as ``to_datetime``:
     upper-case ``T`` and ``Z`` (or an offset), at most six fractional digits (``to_datetime``
@@ -67,6 +76,8 @@ def exact_in_postgres(timestamp: str) -> bool:
         zone = 1
     elif timestamp[-6] in "+-":
         zone = 6
+        if timestamp[-5:-3] > "15":  # PostgreSQL takes offsets up to 15:59 only
+            return False
     else:
         return False
     return len(timestamp) - zone <= len("YYYY-MM-DDTHH:MM:SS.ffffff")
@@ -132,7 +143,9 @@ class LineParser:
         occurred_at = to_datetime(record.occurred_at)
         occurred_text = None
         if self.text_values:
-            occurred_text = record.occurred_at if exact_in_postgres(record.occurred_at) else occurred_at.isoformat()
+            occurred_text = (
+                record.occurred_at if exact_in_postgres(record.occurred_at) else occurred_at.astimezone(UTC).isoformat()
+            )
         return RowEvent(
             line_number=line_number,
             key=key,

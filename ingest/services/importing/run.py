@@ -78,13 +78,16 @@ class _ParsedBatch:
     lines: int
     last: bool = False  # the file ends here
     envelopes: list = field(default_factory=list)  # unknown envelope members: (line, eventId, extras)
+    size: int = 0  # bytes of the lines held
 
 
 _DONE = object()
 
 
-def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_ParsedBatch]:
-    """The file's lines, parsed, in batches; bad lines come back as errors beside the events.
+def _parse_batches(stream, parser: LineParser, batch_size: int, max_bytes: int) -> Iterator[_ParsedBatch]:
+    """The file's lines, parsed, in batches of at most ``batch_size`` events and about ``max_bytes``
+    of lines (INGEST_BATCH_MAX_BYTES; a batch holds each line's values several times over, so wide
+    lines must make short batches); bad lines come back as errors beside the events.
 
     Hostile input stays a line error: a line over INGEST_MAX_LINE_BYTES (never held whole), and
     the place where a damaged GZIP stream stops."""
@@ -105,11 +108,12 @@ def _parse_batches(stream, parser: LineParser, batch_size: int) -> Iterator[_Par
             continue
         else:
             batch.lines += 1
+            batch.size += len(raw)
             try:
                 batch.events.append(parser.parse(raw, line_number))
             except LineRejected as exc:
                 batch.errors.append(rejected_line(line_number, raw, str(exc)))
-        if len(batch.events) >= batch_size or len(batch.errors) >= 1000:
+        if len(batch.events) >= batch_size or batch.size >= max_bytes or len(batch.errors) >= 1000:
             batch.envelopes = parser.extras.tally.take_envelopes()
             yield batch
             batch = _ParsedBatch([], [], 0)
@@ -200,7 +204,9 @@ def _import_lines(
     run = _Run()
     opened = source if source is not None else open_source(f.bucket, f.key, f.etag if f.bucket else "")
     with fewer_collections(), opened as stream:
-        for batch in _read_ahead(_parse_batches(stream, parser, settings.INGEST_BATCH_SIZE)):
+        for batch in _read_ahead(
+            _parse_batches(stream, parser, settings.INGEST_BATCH_SIZE, settings.INGEST_BATCH_MAX_BYTES)
+        ):
             run.lines_total += batch.lines
             if batch.events:
                 counts = apply_batch(batch.events, spec, f.pk, collect_keys=observer is not None)

@@ -5,6 +5,12 @@ Firehose writes one JSON document per line (``attemptsMade``, ``arrivalTimestamp
 ``errorCode``, ``errorMessage``, ``attemptEndingTimestamp``, ``rawData``: base64 of the body
 System Two posted, ``lambdaArn``). A line that is not such a document is kept too, with the
 reason: nothing that arrived is lost. Redriving them is ``ingest.services.repair.redrive``.
+
+The objects are read as hostile input: a line longer than ``INGEST_MAX_ERROR_LINE_BYTES`` is one
+record holding its first bytes and its length (never held whole, read in linear time), text is
+stored as any database can hold it (U+0000 as ``\x00``, a lone surrogate escaped), numbers out of
+their column's range are dropped, and an object whose GZIP is corrupt is registered with the
+reason and no records. Whatever an object holds, its notification is answered and deleted.
 """
 
 from __future__ import annotations
@@ -13,22 +19,26 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DataError, IntegrityError, transaction
 
 from ingest.models import ErrorOutputFile, FailedRecord
-from ingest.services.importing.sources import SourceMissing, open_source
+from ingest.services.importing.line_errors import EXCERPT_BYTES, excerpt_text, storable_text
+from ingest.services.importing.sources import CorruptSource, SourceMissing, open_source, source_damage
 from ingest.services.observing import prometheus
 from transforms.events import InvalidEvent, parse_event
 from transforms.streams import STREAM_NAMES
+from transforms.system_one.lines import OverlongLine, iter_lines
 
 logger = logging.getLogger(__name__)
 
 ERROR_PREFIX = "errors/"
 INSERT_BATCH = 1000
+# attempts_made is a PositiveIntegerField: PostgreSQL's integer.
+_MAX_ATTEMPTS = 2**31 - 1
 
 
 def is_error_key(key: str) -> bool:
@@ -52,8 +62,26 @@ def _time(ms: object) -> datetime | None:
 
 
 def _text(value: object, limit: int | None = None) -> str:
-    text = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
+    """A field as storable text (escaped first, then cut to the column's length)."""
+    if isinstance(value, str):
+        text = value
+    elif value is None:
+        text = ""
+    else:
+        try:
+            text = json.dumps(value)
+        except (ValueError, RecursionError):
+            text = repr(value)
+    # A lone surrogate (JSON's "\ud800") cannot be written as UTF-8: escape it.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = storable_text(text)
     return text[:limit] if limit else text
+
+
+def _attempts(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ATTEMPTS:
+        return value
+    return None
 
 
 def record_from_line(error_file: ErrorOutputFile, line_number: int, raw: bytes) -> FailedRecord:
@@ -63,13 +91,12 @@ def record_from_line(error_file: ErrorOutputFile, line_number: int, raw: bytes) 
         doc = json.loads(raw)
         if not isinstance(doc, dict):
             raise ValueError(f"a JSON {type(doc).__name__}, not an object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
         record.error_code = "Ingest.UnreadableErrorLine"
-        record.error_message = raw.decode("utf-8", "backslashreplace")
-        record.reason = f"line {line_number} of the error output is not a Firehose error record: {exc}"
+        record.error_message = storable_text(raw.decode("utf-8", "backslashreplace"))
+        record.reason = _text(f"line {line_number} of the error output is not a Firehose error record: {exc}")
         return record
-    attempts = doc.get("attemptsMade")
-    record.attempts_made = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None
+    record.attempts_made = _attempts(doc.get("attemptsMade"))
     record.arrival_at = _time(doc.get("arrivalTimestamp"))
     record.attempt_ending_at = _time(doc.get("attemptEndingTimestamp"))
     record.error_code = _text(doc.get("errorCode"), 255)
@@ -95,6 +122,21 @@ def _transform_verdict(record: FailedRecord) -> str:
     except InvalidEvent as exc:
         return str(exc)
     return ""
+
+
+def overlong_record(error_file: ErrorOutputFile, line_number: int, line: OverlongLine, limit: int) -> FailedRecord:
+    """A line longer than ``limit`` (INGEST_MAX_ERROR_LINE_BYTES): its excerpt and length, unread."""
+    return FailedRecord(
+        error_file=error_file,
+        line_number=line_number,
+        stream=error_file.stream,
+        error_code="Ingest.OverlongErrorLine",
+        error_message=excerpt_text(line.excerpt),
+        reason=(
+            f"line {line_number} of the error output has {line.length} bytes, more than "
+            f"INGEST_MAX_ERROR_LINE_BYTES ({limit}); its first {min(line.length, EXCERPT_BYTES)} are kept"
+        ),
+    )
 
 
 def register_error_object(
@@ -124,11 +166,14 @@ def register_error_object(
                 registered_by=registered_by,
             )
             try:
-                count = _store_records(error_file)
-            except SourceMissing as exc:
-                # Gone or replaced before we read it: recorded, so the notification does not loop.
+                with transaction.atomic():  # a savepoint: an object that cannot be read keeps no records
+                    count, error_file.error_message = _store_records(error_file)
+            except (SourceMissing, CorruptSource, DataError, IntegrityError, UnicodeError) as exc:
+                # Gone or replaced before we read it, corrupt GZIP, or (a bug of ours) a value the
+                # database refused: recorded with the reason, so that the notification does not
+                # loop to the dead-letter queue; the object stays in S3.
                 count = 0
-                error_file.error_message = str(exc)
+                error_file.error_message = storable_text(f"{type(exc).__name__}: {exc}"[:2000])
                 logger.error("error-output file s3://%s/%s could not be read: %s", bucket, key, exc)
             ErrorOutputFile.objects.filter(pk=error_file.pk).update(
                 records_count=count, error_message=error_file.error_message
@@ -148,32 +193,30 @@ def register_error_object(
     return error_file, True
 
 
-def _lines(stream) -> Iterator[bytes]:
-    """The stream's lines (split on ``\\n``), read in 64 KiB chunks."""
-    pending = b""
-    while chunk := stream.read(1 << 16):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from complete
-    if pending:
-        yield pending
-
-
-def _store_records(error_file: ErrorOutputFile) -> int:
+def _store_records(error_file: ErrorOutputFile) -> tuple[int, str]:
+    """Store the object's records; (how many, what cut the object short: '' if nothing)."""
     count = 0
     batch: list[FailedRecord] = []
+    limit = settings.INGEST_MAX_ERROR_LINE_BYTES
     with open_source(error_file.bucket, error_file.key, error_file.etag) as stream:
-        # Firehose's lines hold one record each (≤ 1 MiB of base64): read whole lines.
-        for line_number, raw in enumerate(_lines(stream), start=1):
-            if not raw.strip():
+        # Firehose's lines hold one record each (a record of at most 1,000 KiB is 1.33 MiB of
+        # base64); a longer line is no Firehose record, and is not held whole.
+        for line_number, raw in iter_lines(stream, max_line_bytes=limit):
+            if isinstance(raw, OverlongLine):
+                batch.append(overlong_record(error_file, line_number, raw, limit))
+            elif not raw.strip():
                 continue
-            batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
+            else:
+                batch.append(record_from_line(error_file, line_number, raw.rstrip(b"\r\n")))
             if len(batch) >= INSERT_BATCH:
                 FailedRecord.objects.bulk_create(batch)
                 count += len(batch)
                 batch = []
+        damage = source_damage(stream)
     FailedRecord.objects.bulk_create(batch)
-    return count + len(batch)
+    if damage:
+        damage = f"{damage}: the records before the cut are registered; re-register the whole object when it is there"
+    return count + len(batch), damage
 
 
 def raw_event(record: FailedRecord) -> bytes | None:

@@ -42,14 +42,17 @@ class Db:
         self.connection = connection
         self.vendor = connection.vendor
         self.is_postgres = self.vendor == "postgresql"
-        self.cursor: Any  # psycopg's own cursor on PostgreSQL (no Django wrapper), Django's elsewhere
+        self.cursor: Any  # psycopg's own cursor on PostgreSQL (no Django wrapper), Django's SQLite one elsewhere
         if self.is_postgres:
             import psycopg
 
             connection.ensure_connection()
             self.cursor = psycopg.Cursor(connection.connection)
         else:
-            self.cursor = connection.cursor()
+            # Django's SQLite cursor without its DEBUG wrapper, which would keep every statement
+            # with its values interpolated (a batch of wide lines is megabytes) in connection.queries.
+            connection.ensure_connection()
+            self.cursor = connection.create_cursor()
 
     def execute(self, query: str, params: Sequence[Any] = ()) -> None:
         # Django's exception classes for the raw cursor too, so callers tell deadlocks and

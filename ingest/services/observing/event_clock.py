@@ -1,10 +1,12 @@
 """Freshness by the ERP's clock: how old the events an import loaded were when their rows committed.
 
 While a file is imported its events' ``occurredAt`` are noted (8 bytes each, so a million-line
-file costs 8 MB); when the import commits, in its transaction, the lags (commit time minus
-``occurredAt``) are counted into fixed buckets (``EventLagCount``) and the newest ``occurredAt``
-is kept (``ImportEventClock``). Any window's percentiles are then a SQL sum of bucket counts,
-whatever the number of imports, and a rolled-back import leaves nothing behind.
+file costs 8 MB; as whole microseconds since the epoch, not as a float: far from 1970 a float
+cannot hold a microsecond, and 9999-12-31T23:59:59.999999Z would round into year 10000); when
+the import commits, in its transaction, the lags (commit time minus ``occurredAt``) are counted
+into fixed buckets (``EventLagCount``) and the newest ``occurredAt`` is kept
+(``ImportEventClock``). Any window's percentiles are then a SQL sum of bucket counts, whatever
+the number of imports, and a rolled-back import leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ingest.models import EventLagCount, ImportEventClock, ImportFile
 from ingest.services.importing.rows import RowEvent
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 # Upper bounds (seconds) of the lag buckets; the last one takes everything longer. Firehose buffers
 # for about a minute, so the interesting range is 1 s to an hour; days show replays and backfills.
@@ -50,10 +55,11 @@ class EventClock:
     """Collects the ``occurredAt`` of the events one import hands to the loader."""
 
     def __init__(self) -> None:
-        self._stamps = array("d")
+        # Microseconds since the epoch: the years 1-9999 are within +-2.6e17, well inside 64 bits.
+        self._stamps = array("q")
 
     def observe(self, events: Iterable[RowEvent]) -> None:
-        self._stamps.extend(ev.occurred_at.timestamp() for ev in events)
+        self._stamps.extend((ev.occurred_at - _EPOCH) // _MICROSECOND for ev in events)
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -61,18 +67,18 @@ class EventClock:
     def summarize(self, committed_at: datetime) -> ClockSummary:
         if not self._stamps:
             return ClockSummary(0, None, None, {}, 0.0)
-        now = committed_at.timestamp()
+        now = (committed_at - _EPOCH) // _MICROSECOND
         buckets: dict[int, int] = {}
         lag_sum = 0.0
         for stamp in self._stamps:
-            lag = max(0.0, now - stamp)  # an ERP clock ahead of ours is no lag, not a negative one
+            lag = max(0, now - stamp) / 1e6  # an ERP clock ahead of ours is no lag, not a negative one
             lag_sum += lag
             index = bisect.bisect_left(LAG_BUCKETS, lag)
             buckets[index] = buckets.get(index, 0) + 1
         return ClockSummary(
             events=len(self._stamps),
-            newest_occurred_at=datetime.fromtimestamp(max(self._stamps), UTC),
-            oldest_occurred_at=datetime.fromtimestamp(min(self._stamps), UTC),
+            newest_occurred_at=_EPOCH + max(self._stamps) * _MICROSECOND,
+            oldest_occurred_at=_EPOCH + min(self._stamps) * _MICROSECOND,
             buckets=buckets,
             lag_sum_seconds=lag_sum,
         )

@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from ingest.testing.samples import customer_event
+from ingest.testing.samples import customer_event, order_line_event
 from transforms.system_one.writer import write_record
 
 # Committed data, so that on PostgreSQL the child sees the same test database.
@@ -200,3 +200,33 @@ def test_five_million_bad_lines(tmp_path, database_url):
     result = import_in_child(database_url, path)
     assert_bounded(result)
     assert (result["status"], result["lines"], result["errors"]) == ("imported_with_errors", 5_000_000, 5_000_000)
+
+
+def wide_order_line(number: str, line: int, text: str) -> bytes:
+    event = order_line_event(number, line)
+    event["data"]["description"] = text
+    return write_record(event).encode()
+
+
+# A million characters, or as many as fit under INGEST_MAX_LINE_BYTES: ASCII, two-byte and
+# four-byte UTF-8 (JSON staging writes each as a \u escape: three to six times its bytes), and a
+# character the System One format escapes (two bytes in the file, one in the value).
+WIDE_TEXTS = {
+    "ascii": "d" * 1_000_000,
+    "two-byte": "é" * 500_000,
+    "emoji": "\N{GRINNING FACE}" * 250_000,
+    "escaped": "|" * 500_000,
+}
+
+
+@pytest.mark.parametrize("kind", list(WIDE_TEXTS))
+def test_a_hundred_lines_of_a_million_characters(tmp_path, database_url, kind):
+    """Every line under INGEST_MAX_LINE_BYTES, yet 100 MB in all: a batch is bounded by its bytes
+    (INGEST_BATCH_MAX_BYTES) as well as by its lines, or this one batch would take ~450 MB."""
+    run = uuid.uuid4().hex[:8]
+    text = WIDE_TEXTS[kind]
+    assert len(wide_order_line(f"SO-WIDE-{run}", 1, text)) < django_settings.INGEST_MAX_LINE_BYTES
+    lines = (wide_order_line(f"SO-WIDE-{run}", n, text) for n in range(1, 101))
+    result = import_in_child(database_url, gzip_stream(tmp_path / f"wide-{kind}.gz", lines), "order-lines")
+    assert_bounded(result)
+    assert (result["status"], result["created"], result["errors"]) == ("imported", 100, 0)

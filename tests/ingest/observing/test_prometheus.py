@@ -115,5 +115,5 @@ def test_production_refuses_metrics_without_a_token():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=120)
     assert result.returncode != 0
     assert b"INGEST_METRICS_TOKEN must be set" in result.stderr
-    env["INGEST_METRICS_TOKEN"] = TOKEN
+    env["INGEST_METRICS_TOKEN"] = secrets.token_urlsafe(32)  # production refuses a short one
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=120).returncode == 0
