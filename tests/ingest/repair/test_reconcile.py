@@ -15,7 +15,7 @@ from ingest.models import ImportFile
 from ingest.models.reconciliation import ReconciliationDrift, ReconciliationLineError, ReconciliationRun, Resolution
 from ingest.services.importing.run import import_file
 from ingest.services.intake.registration import register_local_file
-from ingest.services.repair.reconcile import Requested, reconcile
+from ingest.services.repair.reconcile import Requested, SnapshotError, reconcile
 from ingest.testing.samples import order_event, order_line_event, write_files
 from ingest.testing.snapshots import full_line, header, versions_line, write_snapshot
 from website.models import Estimate, Order, OrderLine
@@ -326,6 +326,31 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError):
         call_command("reconcile", str(corrupt))
     assert not ReconciliationRun.objects.exists()
+
+
+def test_a_gzip_corrupt_past_the_header_is_refused_whole_and_nothing_recorded(website, tmp_path):
+    """Found by the fuzzer (tests/fuzz/test_snapshots.py): a GZIP's CRC is checked at the member's
+    end, after the header and lines were read; ``CorruptSource`` escaped ``reconcile`` (not its
+    documented ``SnapshotError``) and left a failed run with the lines compared before it."""
+    lines = [header("orders", TAKEN), full_line(order_event("SO-NEW", 1)), "not json"]
+    packed = bytearray(gzip.compress(b"".join(json.dumps(x).encode() + b"\n" for x in lines)))
+    packed[-8] ^= 0xFF  # the CRC
+    path = tmp_path / "crc.jsonl.gz"
+    path.write_bytes(bytes(packed))
+    before = orders()
+    with pytest.raises(SnapshotError, match="corrupt"):
+        reconcile(str(path), Requested(apply=True))
+    assert orders() == before and not ReconciliationRun.objects.exists()
+    assert not ReconciliationDrift.objects.exists() and not ReconciliationLineError.objects.exists()
+    with pytest.raises(CommandError, match="corrupt"):
+        call_command("reconcile", str(path))
+    # A registered run (from a notification) is marked failed, with nothing of the comparison.
+    run = ReconciliationRun.objects.create(stream="orders", source=str(path), key=str(path), trigger="notification")
+    with pytest.raises(SnapshotError):
+        reconcile(str(path), run=run)
+    run.refresh_from_db()
+    assert run.status == "failed" and "corrupt" in run.error_message and run.in_sync == run.missing == 0
+    assert not ReconciliationDrift.objects.exists() and not ReconciliationLineError.objects.exists()
 
 
 def test_data_is_compared_as_the_tables_hold_it(tmp_path, capsys):

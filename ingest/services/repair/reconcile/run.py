@@ -26,6 +26,7 @@ from ingest.models.reconciliation import (
     Resolution,
     RunStatus,
 )
+from ingest.services.importing.sources import CorruptSource
 from ingest.services.repair.reconcile.compare import Comparison
 from ingest.services.repair.reconcile.repair import REPAIRS
 from ingest.services.repair.reconcile.snapshot import (
@@ -167,6 +168,16 @@ def _start(run: ReconciliationRun | None, source: Source, header: Header, trigge
     return run
 
 
+def _discard(run: ReconciliationRun, *, keep: bool) -> None:
+    """Forget a comparison that cannot stand: its drift and line errors, and the run itself
+    unless it was registered before (``reconcile`` then marks it failed)."""
+    with transaction.atomic():
+        ReconciliationDrift.objects.filter(run=run).delete()
+        ReconciliationLineError.objects.filter(run=run).delete()
+        if not keep:
+            ReconciliationRun.objects.filter(pk=run.pk).delete()
+
+
 def _reconcile(
     source: Source,
     requested: Requested,
@@ -177,12 +188,22 @@ def _reconcile(
     dry_run: bool,
 ) -> Report:
     clock = time.monotonic()
+    registered = run is not None
     with open_snapshot(source) as stream:
         header, _reader, rows = read_snapshot(stream, postgres=connection.vendor == "postgresql")
         run = _start(run, source, header, trigger)
         try:
-            _compare(run, header, rows)
+            try:
+                _compare(run, header, rows)
+            except CorruptSource as exc:
+                # GZIP found corrupt after the header (a CRC is checked at a member's end): none of
+                # the file can be trusted, so it is refused as a whole, as a bad header is: what
+                # was compared is dropped, and a run this call made is not kept (nothing recorded).
+                _discard(run, keep=registered)
+                raise SnapshotError(f"cannot read the snapshot: {exc}") from exc
             repair(run, requested)
+        except SnapshotError:
+            raise
         except Exception as exc:
             if not dry_run:
                 ReconciliationRun.objects.filter(pk=run.pk).update(
@@ -218,7 +239,8 @@ def reconcile(
     """Reconcile the website against the snapshot at ``uri`` (``s3://bucket/key`` or a path).
 
     Raises ``SnapshotError`` (nothing recorded, nothing changed) when the snapshot cannot be read
-    or its header is bad; with ``run`` (registered from a notification) that run is marked failed."""
+    (its GZIP corrupt, even past the header) or its header is bad; with ``run`` (registered from a
+    notification) that run is marked failed."""
     requested = requested or Requested()
     source = Source.parse(uri, etag)
     if dry_run:
