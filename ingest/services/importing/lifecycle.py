@@ -112,6 +112,14 @@ def claim(import_file_id: int) -> ImportFile:
         raise
 
 
+def attempt_trigger(f: ImportFile, trigger: str) -> str:
+    """What an attempt records as its trigger. A file with a retry recorded (``retries``) is being
+    retried, whichever message brought it: the consumer's check of due retries, the sweep, or the
+    broker handing back the message of a worker that died. Only the plain ``task`` is renamed: an
+    operator's ``reimport`` says so."""
+    return "retry" if trigger == "task" and f.retries else trigger
+
+
 class Attempt:
     """The attempt of an import in progress, written once: at the end with its final values, or
     earlier only if a line error needs a row to point to (then updated at the end). Inside the
@@ -121,7 +129,7 @@ class Attempt:
         self.row = ImportAttempt(
             import_file=f,
             number=f.attempts_count + 1,
-            trigger=trigger,
+            trigger=attempt_trigger(f, trigger),
             status=ImportStatus.RUNNING,
             worker=worker_name(),
             task_id=task_id or "",
@@ -191,7 +199,7 @@ def _fail_locked(f: ImportFile, message: str, *, trigger: str, task_id: str) -> 
     ImportAttempt.objects.create(
         import_file=f,
         number=number,
-        trigger=trigger,
+        trigger=attempt_trigger(f, trigger),
         status=ImportStatus.FAILED,
         worker=worker_name(),
         task_id=task_id or "",

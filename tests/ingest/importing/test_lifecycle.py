@@ -216,3 +216,19 @@ def test_a_redelivered_task_of_a_file_still_being_imported_counts_no_loss():
         assert lifecycle.note_lost_delivery(f.pk) is Lost.NOT_LOST
     f.refresh_from_db()
     assert (f.status, f.redeliveries) == (ImportStatus.RUNNING, 0)
+
+
+def test_an_attempt_of_a_file_waiting_for_its_retry_is_a_retry_whichever_message_brought_it():
+    """The consumer's check of due retries, the sweep and a redelivered message all send a plain task:
+    the attempt of a file with a retry recorded says ``retry``; an operator's ``reimport`` says so."""
+    f = make_file("orders/retried", status=ImportStatus.PENDING, retries=2)
+    lifecycle.fail(f.pk, "S3 went away", trigger="task")
+    g = make_file("orders/reimported", status=ImportStatus.PENDING, retries=2)
+    lifecycle.fail(g.pk, "S3 went away", trigger="reimport")
+    h = make_file("orders/first", status=ImportStatus.PENDING)
+    lifecycle.fail(h.pk, "S3 went away", trigger="task")
+    assert [list(x.attempts.values_list("trigger", flat=True)) for x in (f, g, h)] == [
+        ["retry"],
+        ["reimport"],
+        ["task"],
+    ]
