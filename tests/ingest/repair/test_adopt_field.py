@@ -17,34 +17,11 @@ from ingest.services.intake.registration import register_local_file
 from ingest.services.repair import adopt_field as adopt_module
 from ingest.services.repair.adopt_field import AdoptError, adopt_field
 from ingest.testing.contract import contract_change, field_entry, stream_entry
+from ingest.testing.samples import order_event
 from transforms.system_one.writer import write_record
 from website.models import Customer, Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def order(number: str, version: int = 1, **extra) -> dict:
-    return {
-        "eventId": str(uuid.uuid4()),
-        "stream": "orders",
-        "eventType": "upsert",
-        "occurredAt": "2026-11-27T10:00:00Z",
-        "version": version,
-        "key": {"orderNumber": number},
-        "data": {
-            "orderNumber": number,
-            "customerNumber": "C-1",
-            "orderDate": "2026-11-20",
-            "status": "OPEN",
-            "currency": "USD",
-            "subtotal": "100.00",
-            "tax": "7",
-            "shipping": "0",
-            "total": "107",
-            "rush": False,
-            **extra,
-        },
-    }
 
 
 def customer(number: str, **address_extra) -> dict:
@@ -103,11 +80,11 @@ def test_a_new_field_is_kept_as_an_extra_then_adopted(tmp_path):
         tmp_path,
         "orders",
         [
-            order("SO-1", discountCode="SPRING10"),
-            order("SO-2", discountCode="X", segment="B2B"),
-            order("SO-3"),
-            order("SO-4", discountCode=42),  # not a string: stays an extra
-            order("SO-5", discountCode=None),
+            order_event("SO-1", discountCode="SPRING10"),
+            order_event("SO-2", discountCode="X", segment="B2B"),
+            order_event("SO-3"),
+            order_event("SO-4", discountCode=42),  # not a string: stays an extra
+            order_event("SO-5", discountCode=None),
         ],
     )
     assert extras("SO-1") == {"discountCode": "SPRING10"}
@@ -132,7 +109,7 @@ def test_a_new_field_is_kept_as_an_extra_then_adopted(tmp_path):
         assert (again.found, again.adopted, again.invalid) == (1, 0, 1)
 
         # After the deploy, new events fill the column themselves.
-        run(tmp_path, "orders", [order("SO-6", discountCode="NEW"), order("SO-4", 2, discountCode="FIXED")])
+        run(tmp_path, "orders", [order_event("SO-6", discountCode="NEW"), order_event("SO-4", 2, discountCode="FIXED")])
         rows = {o.order_number: o for o in Order.objects.all()}
         assert rows["SO-6"].discount_code == "NEW" and rows["SO-6"].source_extras is None
         assert rows["SO-4"].discount_code == "FIXED" and rows["SO-4"].source_extras is None
@@ -154,14 +131,14 @@ def test_a_member_of_an_object_is_adopted_and_the_empty_object_goes(tmp_path):
 
 
 def test_a_row_replaced_by_a_newer_version_meanwhile_is_left_as_the_importer_wrote_it(tmp_path, monkeypatch):
-    run(tmp_path, "orders", [order("SO-1", discountCode="OLD"), order("SO-2", discountCode="KEEP")])
+    run(tmp_path, "orders", [order_event("SO-1", discountCode="OLD"), order_event("SO-2", discountCode="KEEP")])
     with contract_change(add_discount_code, columns=discount_column()):
         checked = adopt_module._checked
 
         def newer_version_lands(target, rows, report):
             # Between the read and the write, an import applies version 2 of SO-1 (no discount).
             valid = checked(target, rows, report)
-            run(tmp_path, "orders", [order("SO-1", 2, note="v2")])
+            run(tmp_path, "orders", [order_event("SO-1", 2, note="v2")])
             return valid
 
         monkeypatch.setattr(adopt_module, "_checked", newer_version_lands)
@@ -177,7 +154,7 @@ def test_concurrent_import_on_postgres_wins_over_the_adoption(tmp_path, monkeypa
     """The import holds the row (newer version written, not committed) while adopt_field's UPDATE
     waits on it; once the import commits, PostgreSQL re-checks the UPDATE's condition on the new
     row and leaves it as the importer wrote it."""
-    run(tmp_path, "orders", [order("SO-1", discountCode="OLD")])
+    run(tmp_path, "orders", [order_event("SO-1", discountCode="OLD")])
     with contract_change(add_discount_code, columns=discount_column()):
         checked = adopt_module._checked
         holding, release, done = threading.Event(), threading.Event(), threading.Event()
@@ -185,7 +162,7 @@ def test_concurrent_import_on_postgres_wins_over_the_adoption(tmp_path, monkeypa
         def importer() -> None:
             try:
                 with transaction.atomic():
-                    run(tmp_path, "orders", [order("SO-1", 2, discountCode="NEWER")])
+                    run(tmp_path, "orders", [order_event("SO-1", 2, discountCode="NEWER")])
                     holding.set()
                     release.wait(30)
             finally:
@@ -220,7 +197,7 @@ def test_refuses_a_field_the_contract_does_not_name_yet(tmp_path):
 
 
 def test_the_command_prints_counts_and_time(tmp_path, capsys):
-    run(tmp_path, "orders", [order("SO-1", discountCode="A"), order("SO-2", discountCode="B")])
+    run(tmp_path, "orders", [order_event("SO-1", discountCode="A"), order_event("SO-2", discountCode="B")])
     with contract_change(add_discount_code, columns=discount_column()):
         call_command("adopt_field", "orders", "discountCode", "--dry-run")
         out = capsys.readouterr().out
@@ -237,10 +214,10 @@ def test_the_command_prints_counts_and_time(tmp_path, capsys):
 
 def test_the_text_of_a_newer_layouts_column_is_adopted_as_its_type(tmp_path):
     # A line written by a newer transform (priority is an int column there), read by today's layout.
-    newer = write_record(order("SO-1")).replace("|rush=F", "|rush=F|priority=3|express=T|tags=a;b;")
+    newer = write_record(order_event("SO-1")).replace("|rush=F", "|rush=F|priority=3|express=T|tags=a;b;")
     path = tmp_path / "orders" / "2026" / "11" / "27" / "10" / "newer"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(newer + write_record(order("SO-2", priority="high")), encoding="utf-8")
+    path.write_text(newer + write_record(order_event("SO-2", priority="high")), encoding="utf-8")
     f, _ = register_local_file(path)
     assert import_file(f.pk).status == "imported"
     assert extras("SO-1") == {"priority": "3", "express": "T", "tags": "a;b;"}
