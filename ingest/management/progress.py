@@ -2,8 +2,9 @@
 otherwise, on stderr (stdout redirected, a cron job, ``--json``).
 
 Services never import this: they take a callback, ``progress(n)`` "n more done", and the command
-hands them ``Progress.advance``. For ``reimport``, ``redrive``, ``import_file`` and the commands
-to come (``reconcile``, ``adopt_field``, ``prune``)::
+hands them ``Progress.advance`` (and ``Progress.set_total`` where the total is known only once the
+service has started: a snapshot's header). Used by ``reimport``, ``redrive``, ``import_file``,
+``reconcile``, ``adopt_field`` and ``prune``::
 
     with Progress(self, total=len(ids), unit="file", desc="reimport", plain=opts["json"]) as progress:
         reimport_files(files, progress=progress.advance)
@@ -70,6 +71,14 @@ class Progress:
     @property
     def is_bar(self) -> bool:
         return self._bar is not None
+
+    def set_total(self, total: int | None) -> None:
+        """The total, once the service knows it (a snapshot's header, a count made after the start)."""
+        with self._lock:
+            self.total = total
+            if self._bar is not None:
+                self._bar.total = total
+                self._bar.refresh()
 
     def advance(self, n: int = 1) -> None:
         """``n`` more done; safe from another thread (the importer's reader)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.services.repair.adopt_field import BATCH_SIZE, AdoptError, AdoptReport, adopt_field
+from ingest.management.progress import Progress
+from ingest.services.repair.adopt_field import BATCH_SIZE, AdoptError, AdoptReport, adopt_field, rows_holding
 from transforms.streams import STREAM_NAMES
 
 
@@ -26,25 +27,32 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         verbosity = opts["verbosity"]
-
-        def progress(report: AdoptReport) -> None:
-            if verbosity >= 2:
-                self.stdout.write(
-                    f"  batch {report.batches}: up to id {report.last_id}, {report.found} found,"
-                    f" {report.adopted} adopted, {report.rows_per_second:,.0f} rows/s"
-                )
-
         try:
-            report = adopt_field(
-                opts["stream"],
-                opts["field"],
-                dry_run=opts["dry_run"],
-                batch_size=max(1, opts["batch_size"]),
-                after_id=opts["after_id"],
-                progress=progress,
-            )
+            total = rows_holding(opts["stream"], opts["field"], after_id=opts["after_id"])
         except AdoptError as exc:
             raise CommandError(str(exc)) from exc
+        desc = f"adopt_field {opts['stream']} {opts['field']}"
+        with Progress(self, total=total, unit="row", desc=desc) as bar:
+
+            def progress(report: AdoptReport) -> None:
+                bar.advance(report.found - bar.done)
+                if verbosity >= 2:
+                    self.stdout.write(
+                        f"  batch {report.batches}: up to id {report.last_id}, {report.found} found,"
+                        f" {report.adopted} adopted, {report.rows_per_second:,.0f} rows/s"
+                    )
+
+            try:
+                report = adopt_field(
+                    opts["stream"],
+                    opts["field"],
+                    dry_run=opts["dry_run"],
+                    batch_size=max(1, opts["batch_size"]),
+                    after_id=opts["after_id"],
+                    progress=progress,
+                )
+            except AdoptError as exc:
+                raise CommandError(str(exc)) from exc
         label = f"adopt_field {report.stream} {report.field} -> column {report.column}"
         if report.dry_run:
             label += " (dry run)"

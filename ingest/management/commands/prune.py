@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.management.progress import Progress
 from ingest.services.retention.prune import KIND_NAMES, prune
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -44,7 +45,19 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
-        report = prune(older_than=age, dry_run=dry_run, kinds=tuple(kind) if kind else None, batch_size=batch_size)
+        kinds = tuple(kind) if kind else None
+        if dry_run:
+            report = prune(older_than=age, dry_run=True, kinds=kinds)
+        else:
+            # The total of the bar: what a dry run counts now (index scans; a few more may expire meanwhile).
+            total = prune(older_than=age, dry_run=True, kinds=kinds).total
+            with Progress(self, total=total, unit="row", desc="prune") as progress:
+                report = prune(
+                    older_than=age,
+                    kinds=kinds,
+                    batch_size=batch_size,
+                    on_batch=lambda _kind, n, _took: progress.advance(n),
+                )
         if report.hours_rolled_up:
             self.stdout.write(f"rolled up {report.hours_rolled_up} hour(s) into the aggregates")
         for line in report.lines():

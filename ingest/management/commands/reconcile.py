@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.management.progress import Progress
 from ingest.services.repair.reconcile import Requested, SnapshotError, reconcile
 
 
@@ -41,7 +42,18 @@ class Command(BaseCommand):
         try:
             if resend_file:
                 out = Path(resend_file).open("w", encoding="utf-8")  # noqa: SIM115 - closed below, after the run
-            report = reconcile(uri, requested, trigger="command", resend_to=out, dry_run=options["dry_run"])
+            with Progress(
+                self, total=None, unit="B", unit_scale=True, desc=f"reconcile {source}", plain=options["json"]
+            ) as progress:
+                report = reconcile(
+                    uri,
+                    requested,
+                    trigger="command",
+                    resend_to=out,
+                    dry_run=options["dry_run"],
+                    progress=progress.advance,
+                    progress_total=progress.set_total,
+                )
         except (SnapshotError, ValueError, OSError) as exc:
             raise CommandError(f"{source}: {exc}") from exc
         finally:

@@ -76,6 +76,11 @@ def s3_storage(bucket: str):
 
 def open_s3_body(bucket: str, key: str, etag: str = "") -> BinaryIO:
     """A streaming body of the object; with an ETag, only the content that was announced."""
+    return open_s3_object(bucket, key, etag)[0]
+
+
+def open_s3_object(bucket: str, key: str, etag: str = "") -> tuple[BinaryIO, int | None]:
+    """``open_s3_body``, and the object's stored size (None if S3 did not say)."""
     from botocore.exceptions import ClientError
 
     storage = s3_storage(bucket)
@@ -94,7 +99,7 @@ def open_s3_body(bucket: str, key: str, etag: str = "") -> BinaryIO:
             changed = f"s3://{bucket}/{key}: its content changed since it was announced (ETag {etag})"
             raise SourceMissing(changed) from exc
         raise
-    return response["Body"]
+    return response["Body"], response.get("ContentLength")
 
 
 def open_local(path: str) -> BinaryIO:
@@ -151,6 +156,11 @@ def decompressed(raw: BinaryIO) -> BinaryIO:
     return buffered
 
 
+def counted(raw: BinaryIO, progress: Callable[[int], None]) -> BinaryIO:
+    """``raw``, telling ``progress(n)`` of every ``n`` stored bytes read from it."""
+    return _Counted(raw, progress)  # type: ignore[return-value]
+
+
 class _Counted:
     """Reports each read's size (the stored bytes, GZIP or not) to ``progress``: a command's bar."""
 
@@ -176,7 +186,7 @@ def open_source(
     is told of every ``n`` stored bytes read."""
     raw = open_s3_body(bucket, key, etag) if bucket else open_local(key)
     if progress is not None:
-        raw = _Counted(raw, progress)  # type: ignore[assignment]
+        raw = counted(raw, progress)
     stream = decompressed(raw)
     try:
         yield stream

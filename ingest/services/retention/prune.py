@@ -192,6 +192,23 @@ def _prune_files(ids: list[int], now: datetime) -> int:
     return _delete_ids(ImportFile._meta.db_table, "id", ids)
 
 
+def _gone_before(
+    kind: str, qs: QuerySet, cutoffs: dict[str, datetime | None], chosen: list[Kind], state: dict
+) -> QuerySet:
+    """(dry run) ``qs`` without the rows a kind pruned earlier in the same run takes with it: a
+    file's attempts, bad lines and outbox rows go in the file's batch, the raw text of a bad line
+    with the line; so the dry run counts per kind what the real run reports."""
+    names = {k.name for k in chosen}
+    if kind in {"delivered_changes", "line_errors", "raw_excerpts", "attempts"} and "import_files" in names:
+        file_cutoff = cutoffs.get("import_files")
+        if file_cutoff is not None:
+            files = _candidates("import_files", file_cutoff, rolled_until=state["rolled_until"])
+            qs = qs.exclude(import_file__in=files.values("pk"))
+    if kind == "raw_excerpts" and "line_errors" in names and cutoffs.get("line_errors") is not None:
+        qs = qs.exclude(created_at__lt=cutoffs["line_errors"])
+    return qs
+
+
 def _batch(kind: str, cutoff: datetime, batch_size: int, state: dict, now: datetime) -> int:
     """One batch of one kind, in its own transaction; the rows removed (0: the kind is done)."""
     with transaction.atomic():
@@ -259,7 +276,8 @@ def prune(
         if cutoff is None:
             continue
         if dry_run:
-            report.removed[kind.name] = _candidates(kind.name, cutoff, rolled_until=state["rolled_until"]).count()
+            qs = _candidates(kind.name, cutoff, rolled_until=state["rolled_until"])
+            report.removed[kind.name] = _gone_before(kind.name, qs, report.cutoffs, chosen, state).count()
             continue
         while True:
             if budget_seconds is not None and time.monotonic() - started > budget_seconds:

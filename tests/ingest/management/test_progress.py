@@ -105,3 +105,48 @@ def test_redrive_json_with_nothing_to_redrive():
     out, err = io.StringIO(), io.StringIO()
     call_command("redrive", "--json", stdout=out, stderr=err)
     assert json.loads(out.getvalue())["passed"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_reports_the_snapshots_bytes_read(tmp_path):
+    from ingest.testing.samples import order_event
+    from ingest.testing.snapshots import full_line, header, write_snapshot
+
+    lines = [full_line(order_event(f"SO-{n}", 1)) for n in range(40)]
+    path = write_snapshot(tmp_path / "orders.jsonl.gz", header("orders", "2026-11-28T00:00:00Z"), lines)
+    size = path.stat().st_size
+    out, err = io.StringIO(), io.StringIO()
+    call_command("reconcile", str(path), "--json", stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["missing"] == 40
+    assert err.getvalue().startswith(f"reconcile {path}: {size:,}/{size:,} B (100%)")
+
+    out, err = Terminal(), io.StringIO()
+    call_command("reconcile", str(path), stdout=out, stderr=err)
+    assert f"reconcile {path}" in err.getvalue() and "100%" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adopt_field_counts_the_rows_first_and_reports_them(tmp_path):
+    from ingest.testing.contract import contract_change
+    from ingest.testing.samples import order_event
+    from tests.ingest.repair.test_adopt_field import add_discount_code, discount_column, run
+
+    run(tmp_path, "orders", [order_event(f"SO-{n}", 1, discountCode=f"D{n}") for n in range(5)])
+    with contract_change(add_discount_code, columns=discount_column()):
+        err = io.StringIO()
+        call_command("adopt_field", "orders", "discountCode", "--batch-size", "2", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().startswith("adopt_field orders discountCode: 5/5 rows (100%)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prune_reports_the_rows_removed_against_a_dry_runs_count(tmp_path):
+    from tests.ingest.admin.factories import imported_file, write_orders_file
+    from tests.ingest.retention.test_prune import age
+
+    for n in range(2):
+        age(imported_file(write_orders_file(tmp_path, f"old{n}", seed=n + 1)), 100)
+    err = io.StringIO()
+    call_command("prune", "--older-than", "20d", stdout=io.StringIO(), stderr=err)
+    line = err.getvalue().splitlines()[-1]
+    total = int(line.split("/")[1].split()[0].replace(",", ""))
+    assert line.startswith(f"prune: {total:,}/{total:,} rows (100%)") and total >= 2 and line.endswith("(done)")

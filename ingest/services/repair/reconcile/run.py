@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -186,10 +186,12 @@ def _reconcile(
     run: ReconciliationRun | None,
     resend_to: IO[str] | None,
     dry_run: bool,
+    progress: Callable[[int], None] | None = None,
+    progress_total: Callable[[int | None], None] | None = None,
 ) -> Report:
     clock = time.monotonic()
     registered = run is not None
-    with open_snapshot(source) as stream:
+    with open_snapshot(source, progress, progress_total) as stream:
         header, _reader, rows = read_snapshot(stream, postgres=connection.vendor == "postgresql")
         run = _start(run, source, header, trigger)
         try:
@@ -235,8 +237,12 @@ def reconcile(
     run: ReconciliationRun | None = None,
     resend_to: IO[str] | None = None,
     dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+    progress_total: Callable[[int | None], None] | None = None,
 ) -> Report:
     """Reconcile the website against the snapshot at ``uri`` (``s3://bucket/key`` or a path).
+    ``progress_total(n)`` is told the snapshot's stored size, ``progress(n)`` of every ``n`` of
+    its stored bytes read (a command's bar).
 
     Raises ``SnapshotError`` (nothing recorded, nothing changed) when the snapshot cannot be read
     (its GZIP corrupt, even past the header) or its header is bad; with ``run`` (registered from a
@@ -245,11 +251,29 @@ def reconcile(
     source = Source.parse(uri, etag)
     if dry_run:
         with transaction.atomic():
-            report = _reconcile(source, requested, trigger=trigger, run=run, resend_to=resend_to, dry_run=True)
+            report = _reconcile(
+                source,
+                requested,
+                trigger=trigger,
+                run=run,
+                resend_to=resend_to,
+                dry_run=True,
+                progress=progress,
+                progress_total=progress_total,
+            )
             transaction.set_rollback(True)
         return report
     try:
-        return _reconcile(source, requested, trigger=trigger, run=run, resend_to=resend_to, dry_run=False)
+        return _reconcile(
+            source,
+            requested,
+            trigger=trigger,
+            run=run,
+            resend_to=resend_to,
+            dry_run=False,
+            progress=progress,
+            progress_total=progress_total,
+        )
     except SnapshotError as exc:
         if run is not None:
             ReconciliationRun.objects.filter(pk=run.pk).update(

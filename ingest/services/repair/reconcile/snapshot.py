@@ -9,7 +9,8 @@ rules for it (the key by the same checkers the transform uses for keys).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,14 @@ from django.conf import settings
 from ingest.services.importing.line_errors import damaged_source, overlong_line, rejected_line
 from ingest.services.importing.parsing import LineParser, LineRejected, exact_in_postgres
 from ingest.services.importing.rows import RowEvent
-from ingest.services.importing.sources import CheckedGzip, SourceMissing, open_local, open_s3_body, source_damage
+from ingest.services.importing.sources import (
+    CheckedGzip,
+    SourceMissing,
+    counted,
+    open_local,
+    open_s3_object,
+    source_damage,
+)
 from ingest.services.intake.registration import parse_s3_uri
 from transforms.events import InvalidEvent, parse_event, value_checker
 from transforms.streams import STREAM_NAMES, STREAMS, StreamSpec
@@ -87,12 +95,26 @@ class Source:
 
 
 @contextmanager
-def open_snapshot(source: Source) -> Iterator[BinaryIO]:
-    """The snapshot's bytes, GZIP-decompressed when its name ends in ``.gz`` (the contract's rule)."""
+def open_snapshot(
+    source: Source,
+    progress: Callable[[int], None] | None = None,
+    size_known: Callable[[int | None], None] | None = None,
+) -> Iterator[BinaryIO]:
+    """The snapshot's bytes, GZIP-decompressed when its name ends in ``.gz`` (the contract's rule).
+    ``size_known(n)`` is told the stored size once the object is open, ``progress(n)`` of every
+    ``n`` stored bytes read (a command's bar)."""
     try:
-        raw = open_s3_body(source.bucket, source.key, source.etag) if source.bucket else open_local(source.key)
+        if source.bucket:
+            raw, size = open_s3_object(source.bucket, source.key, source.etag)
+        else:
+            raw = open_local(source.key)
+            size = os.fstat(raw.fileno()).st_size
     except SourceMissing as exc:  # gone, refused, or changed since announced; other errors may pass
         raise SnapshotError(f"cannot read {source.uri}: {exc}") from exc
+    if size_known is not None:
+        size_known(size)
+    if progress is not None:
+        raw = counted(raw, progress)
     stream: Any = CheckedGzip(raw) if source.name.endswith(".gz") else raw
     try:
         yield stream
