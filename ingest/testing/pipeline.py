@@ -87,6 +87,17 @@ class Pipeline:
         client = redis.Redis.from_url(self.broker_url, socket_timeout=5)
         return client.llen("celery") == 0 and client.hlen("unacked") == 0
 
+    def broker_state(self) -> str:
+        """What the broker holds, for a failing assertion's message."""
+        import redis
+
+        client = redis.Redis.from_url(self.broker_url, socket_timeout=5)
+        keys = sorted(k.decode(errors="replace") for k in client.keys("*"))
+        return (
+            f"broker: celery list {client.llen('celery')}, unacked {client.hlen('unacked')}, "
+            f"unacked_index {client.zcard('unacked_index')}, keys {keys}"
+        )
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.log()[-3000:]}" for p in self.processes)
 

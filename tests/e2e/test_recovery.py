@@ -87,8 +87,10 @@ def test_sigterm_finishes_the_running_import_and_leaves_the_queued_one(pipeline)
     assert worker.proc.wait(120) == 0
     assert "Warm shutdown" in worker.log() or "worker: Warm shutdown" in worker.log()
     _imported_once(first, running_lines)  # committed before the worker exited
-    assert ImportFile.objects.get(key=second).status == "pending"
-    assert pipeline.broker_idle() is False  # its task is still queued
+    queued = ImportFile.objects.get(key=second)
+    why = f"{pipeline.broker_state()}\n{vars(queued)}\n{pipeline.logs()}"
+    assert queued.status == "pending", why
+    assert pipeline.broker_idle() is False, why  # its task is still queued
 
     pipeline.start_worker()
     wait_until(lambda: ImportFile.objects.filter(key=second, status="imported").exists(), 60, 0.1, "second file")
