@@ -90,7 +90,8 @@ class ImportFile(ImportCounts):
         indexes = [
             models.Index(fields=["stream", "status"], name="ingest_file_stream_status"),
             models.Index(fields=["status", "created_at"], name="ingest_file_status_created"),
-            models.Index(fields=["-created_at"], name="ingest_file_created"),
+            # The imports list's order; with the id in it a deep page's ids come from the index alone.
+            models.Index(fields=["-created_at", "-id"], name="ingest_file_created_id"),
             # The consumer's check for due retries: only the few files waiting for one are indexed.
             models.Index(
                 fields=["retry_due_at"], name="ingest_file_retry_due", condition=Q(retry_due_at__isnull=False)

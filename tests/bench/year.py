@@ -1,7 +1,8 @@
 """A year of operation on PostgreSQL: the admin's pages at that volume, and pruning it while files
 keep arriving.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m tests.bench.year [--scale 0.1]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m tests.bench.year [--scale 0.1] [--keep]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m tests.bench.year --pages-of postgres_year_bench
 
 In a database of its own (``<name>_year_bench``, dropped at the end unless ``--keep``) it builds,
 with COPY (rows written by this process as COPY text, never the ORM), the volume the issue names:
@@ -106,7 +107,7 @@ def build(files: int, attempts: int, line_errors: int, *, now: float) -> dict[st
                 _ts(created - 2), _ts(created - 1), _ts(created), _ts(created + 1) if done else None, finished,
                 0.5 + (i % 10) / 10 if done else None, 4 + i % 7 if imported else None,
                 400 + i % 200, 100 + i % 100, 250 + i % 50, i % 5, i % 3, i % 4,
-                3 if status == "imported_with_errors" else 0, _ts(created), _ts(created),
+                3 if status == "imported_with_errors" else 0, _ts(created), _ts(created), 0,
             )  # fmt: skip
 
     columns = [
@@ -114,7 +115,7 @@ def build(files: int, attempts: int, line_errors: int, *, now: float) -> dict[st
         "error_message", "attempts_count", "redeliveries", "s3_event_time", "received_at", "enqueued_at",
         "started_at", "finished_at", "duration_seconds", "lag_seconds", "lines_total", "rows_created",
         "rows_updated", "rows_stale", "rows_deleted", "placeholders_created", "errors_count", "created_at",
-        "updated_at",
+        "updated_at", "retries",
     ]  # fmt: skip
     t = time.perf_counter()
     _copy("ingest_importfile", columns, file_rows())
@@ -369,6 +370,25 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
+def pages_of(name: str, runs: int) -> int:
+    """The pages of a kept benchmark database (migrated first, as a deploy would), nothing built."""
+    url = postgres_url()
+    if url is None:
+        return 2
+    setup_django(DATABASE_URL=f"{url.rpartition('/')[0]}/{name}")
+    from django.db import connections
+
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("ANALYZE")
+        print_sizes()
+        slow = print_pages(measure_pages(runs), runs)
+        print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
+    finally:
+        connections.close_all()
+    return 1 if slow else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every count (default 1: 5M/5M/2M)")
@@ -381,7 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-seconds", type=float, default=20.0, help="the baseline stream's duration")
     parser.add_argument("--prune-seconds", type=float, default=120.0, help="prune for at most this long")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--pages-of",
+        metavar="DATABASE",
+        help="only measure the pages of a database a run kept (--keep): after a change to the admin",
+    )
     args = parser.parse_args(argv)
+    if args.pages_of:
+        return pages_of(args.pages_of, args.runs)
     files = args.files or int(FILES * args.scale)
     attempts = args.attempts or int(ATTEMPTS * args.scale)
     line_errors = args.line_errors or int(LINE_ERRORS * args.scale)
