@@ -108,7 +108,7 @@ class EstimatedCountPaginator(Paginator):
         if top + self.orphans >= self.count:
             top = self.count
         ids = qs.values("pk")[bottom:top]  # the same ordering, and only the key
-        return self._get_page(qs.filter(pk__in=Subquery(ids)), number, self)
+        return self._get_page(qs.filter(pk__in=Subquery(ids)), number, self)  # type: ignore[attr-defined]
 
     @staticmethod
     def _table_estimate(qs: QuerySet) -> int | None:

@@ -18,7 +18,15 @@ from ingest.models.changes import ChangeNotification
 from ingest.models.clock import EventLagCount, ImportEventClock
 from ingest.models.contract_drift import EnvelopeExtras, FieldScope, UnknownField
 from ingest.models.failed_records import ErrorOutputFile, FailedRecord, FailedRecordStatus
-from ingest.models.imports import DONE_STATUSES, ImportAttempt, ImportCounts, ImportFile, ImportLineError, ImportStatus
+from ingest.models.imports import (
+    BACKLOG_STATUSES,
+    DONE_STATUSES,
+    ImportAttempt,
+    ImportCounts,
+    ImportFile,
+    ImportLineError,
+    ImportStatus,
+)
 from ingest.models.local_api import SeenSignature
 from ingest.models.notifications import UnreadableMessage
 from ingest.models.reconciliation import ReconciliationDrift, ReconciliationLineError, ReconciliationRun
@@ -26,6 +34,7 @@ from ingest.models.retention import ImportLedgerEntry, StatsPeriod, StreamStats
 from ingest.models.streams import STREAM_CHOICES
 
 __all__ = [
+    "BACKLOG_STATUSES",
     "DONE_STATUSES",
     "STREAM_CHOICES",
     "ChangeNotification",

@@ -17,12 +17,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Min, Q, Subquery, Sum
+from django.db.models import Aggregate, Count, F, FloatField, Min, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ingest.models import DONE_STATUSES, EventLagCount, ImportEventClock, ImportFile, ImportStatus
+from ingest.models import BACKLOG_STATUSES, DONE_STATUSES, EventLagCount, ImportEventClock, ImportFile, ImportStatus
 from ingest.services.intake.ledger import last_imports_in_ledger
 from ingest.services.observing import rollup
 from ingest.services.observing.event_clock import bucket_percentile
@@ -198,17 +198,24 @@ def _lag_percentiles_in_python(now: datetime) -> dict[str, tuple[float | None, f
 
 
 def _backlog() -> dict[str, dict]:
-    rows = (
-        ImportFile.objects.filter(status__in=[*PENDING_STATUSES, ImportStatus.FAILED])
+    return _by_stream(backlog_query())
+
+
+def backlog_query() -> QuerySet:
+    """Per stream, the files waiting and failed, and the oldest waiting one's creation.
+
+    Only columns of the partial index ingest_file_backlog (the count of status, never NULL, not of
+    the id): on PostgreSQL an index-only scan of the waiting and failed files, however many are done."""
+    return (
+        ImportFile.objects.filter(status__in=BACKLOG_STATUSES)
         .values("stream")
         .order_by()
         .annotate(
-            pending=Count("id", filter=Q(status__in=PENDING_STATUSES)),
-            failed=Count("id", filter=Q(status=ImportStatus.FAILED)),
+            pending=Count("status", filter=Q(status__in=PENDING_STATUSES)),
+            failed=Count("status", filter=Q(status=ImportStatus.FAILED)),
             oldest_pending_at=Min("created_at", filter=Q(status__in=PENDING_STATUSES)),
         )
     )
-    return _by_stream(rows)
 
 
 def _newest_events() -> dict[str, datetime]:
