@@ -92,7 +92,7 @@ class Pipeline:
         import redis
 
         client = redis.Redis.from_url(self.broker_url, socket_timeout=5)
-        keys = sorted(k.decode(errors="replace") for k in client.keys("*"))
+        keys = sorted(k.decode(errors="replace") for k in client.scan_iter("*"))
         return (
             f"broker: celery list {client.llen('celery')}, unacked {client.hlen('unacked')}, "
             f"unacked_index {client.zcard('unacked_index')}, keys {keys}"

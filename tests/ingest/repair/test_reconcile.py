@@ -277,6 +277,23 @@ def test_bad_lines_and_duplicated_keys_are_line_errors_and_the_rest_is_compared(
     assert Order.objects.get(order_number="SO-SYNC").source_version == 2  # the first line counts
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3])
+def test_chunks_of_any_size_find_the_same_drift_and_duplicates(website, tmp_path, monkeypatch, capsys, chunk_rows):
+    """A big snapshot is compared chunk by chunk: the staging table emptied between chunks, the keys
+    seen kept across them (and analysed as they grow): the counts are those of one chunk."""
+    from ingest.services.repair.reconcile import compare, run
+
+    monkeypatch.setattr(run, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(compare, "SEEN_FIRST_ANALYZE", 2)
+    lines = snapshot_lines()
+    lines.insert(5, full_line(order_event("SO-BEHIND", 3)))  # a second line of a key, chunks later
+    path = write_snapshot(tmp_path / "orders.jsonl", header("orders", TAKEN), lines)
+    out = run_command(path, capsys=capsys)
+    assert {k: out[k] for k in EXPECTED_FOUND} == {**EXPECTED_FOUND, "line_errors": 1}
+    [error] = ReconciliationLineError.objects.values_list("line_number", "message")
+    assert error[0] == 7 and "second line of the key" in error[1]
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -25,6 +25,7 @@ from ingest.services.repair.reconcile.snapshot import Header, SnapshotRow
 
 CHUNK = "ingest_reconcile_chunk"
 SEEN = "ingest_reconcile_seen"
+SEEN_FIRST_ANALYZE = 10_000
 # Beside the table's own columns (prefixed: order lines have a column named line_number).
 
 
@@ -53,6 +54,8 @@ class Comparison:
         self.columns: list[tuple[str, str]] = [(c, types[c]) for c in (*self.key_cols, *self.data_cols, *RANK_COLUMNS)]
         self.columns += [("rc_deleted", types["is_deleted"]), ("rc_line_number", "bigint")]
         self.columns += [("rc_line", "text")]
+        self._seen_rows = 0
+        self._seen_analyzed = 0
         self._create()
 
     # --- tables -----------------------------------------------------------------------------------------
@@ -95,7 +98,9 @@ class Comparison:
         return (*values, row.deleted, row.line_number, row.line if self.header.full else None)
 
     def _load(self, rows: Sequence[SnapshotRow]) -> None:
-        self.db.execute(f"DELETE FROM {CHUNK}")
+        # TRUNCATE, not DELETE, on PostgreSQL: autovacuum never visits a temporary table, so each
+        # chunk's deleted rows stayed, and every scan of the chunk read all the chunks before it.
+        self.db.execute(f"TRUNCATE {CHUNK}" if self.pg else f"DELETE FROM {CHUNK}")
         staged = [self._row(r) for r in rows]
         if self.pg:
             names = ", ".join(qn(c) for c, _t in self.columns)
@@ -119,6 +124,13 @@ class Comparison:
             f"INSERT INTO {SEEN} ({keys}, rc_line_number) SELECT {keys}, rc_line_number FROM {CHUNK} WHERE true"
             f" ORDER BY rc_line_number ON CONFLICT ({keys}) DO NOTHING"
         )
+        self._seen_rows += max(0, self.db.rowcount)
+        if self.pg and self._seen_rows >= 2 * max(self._seen_analyzed, SEEN_FIRST_ANALYZE):
+            # A temporary table is never analysed by autovacuum: without statistics the planner
+            # takes the keys seen (a million at the end of a big snapshot) for a few rows and
+            # joins every chunk against all of them. Again each time it has doubled.
+            self.db.execute(f"ANALYZE {SEEN}")
+            self._seen_analyzed = self._seen_rows
         self.db.execute(
             f"SELECT c.rc_line_number, {self._key_json('c')} FROM {CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')}"
             " WHERE s.rc_line_number <> c.rc_line_number ORDER BY c.rc_line_number"

@@ -26,6 +26,7 @@ from ingest.models.reconciliation import (
     Resolution,
     RunStatus,
 )
+from ingest.services.importing.collector import fewer_collections
 from ingest.services.importing.sources import CorruptSource
 from ingest.services.repair.reconcile.compare import Comparison
 from ingest.services.repair.reconcile.repair import REPAIRS
@@ -196,7 +197,8 @@ def _reconcile(
         run = _start(run, source, header, trigger)
         try:
             try:
-                _compare(run, header, rows)
+                with fewer_collections():  # as an import: millions of short-lived rows, hardly a cycle
+                    _compare(run, header, rows)
             except CorruptSource as exc:
                 # GZIP found corrupt after the header (a CRC is checked at a member's end): none of
                 # the file can be trusted, so it is refused as a whole, as a bad header is: what
