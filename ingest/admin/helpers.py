@@ -92,8 +92,8 @@ class EstimatedCountPaginator(Paginator):
 
     def page(self, number):
         """A deep page (OFFSET of hundreds of thousands) on PostgreSQL as a deferred join: the page's
-        ids first, by an index-only scan of the ordering's index (``-created_at, -id`` for the
-        imports), then only those rows. A plain OFFSET reads every skipped row from the table."""
+        ids first, by an index-only scan of the ordering's index (for the imports ``-created_at``,
+        which carries the id), then only those rows. A plain OFFSET reads every skipped row."""
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         qs = self.object_list
