@@ -177,16 +177,8 @@ def rows_holding(stream: str, name: str, *, after_id: int = 0) -> int:
     t = _target(stream, name)
     db = Db(connection)
     try:
-        if db.is_postgres:
-            db.execute(
-                f"SELECT count(*) FROM {t.table} WHERE id > %s AND {EXTRAS_COLUMN} #> %s IS NOT NULL",
-                [after_id, list(t.path)],
-            )
-        else:
-            db.execute(
-                f"SELECT count(*) FROM {t.table} WHERE id > %s AND json_type({EXTRAS_COLUMN}, %s) IS NOT NULL",
-                [after_id, _json_path(t.path)],
-            )
+        holds, params = _holds(db, t, EXTRAS_COLUMN)
+        db.execute(f"SELECT count(*) FROM {t.table} WHERE id > %s AND {holds}", [after_id, *params])
         return int(db.fetchall()[0][0])
     finally:
         db.close()
@@ -197,20 +189,27 @@ def _json_path(path: tuple[str, ...]) -> str:
     return "$" + "".join("." + json.dumps(p) for p in path)
 
 
+def _holds(db: Db, t: _Target, extras: str) -> tuple[str, list[Any]]:
+    """The condition (and its parameters) that the extras column ``extras`` holds the field."""
+    if db.is_postgres:
+        return f"{extras} #> %s IS NOT NULL", [list(t.path)]
+    return f"json_type({extras}, %s) IS NOT NULL", [_json_path(t.path)]
+
+
 def _read(db: Db, t: _Target, after_id: int, limit: int) -> list[tuple[Any, ...]]:
     """(id, version, eventId, the field's JSON text, the whole extras' JSON text on SQLite)."""
+    holds, params = _holds(db, t, EXTRAS_COLUMN)
     if db.is_postgres:
         db.execute(
             f"SELECT id, source_version, source_event_id, CAST({EXTRAS_COLUMN} #> %s AS text) FROM {t.table}"
-            f" WHERE id > %s AND {EXTRAS_COLUMN} #> %s IS NOT NULL ORDER BY id LIMIT %s",
-            [list(t.path), after_id, list(t.path), limit],
+            f" WHERE id > %s AND {holds} ORDER BY id LIMIT %s",
+            [list(t.path), after_id, *params, limit],
         )
         return db.fetchall()
-    json_path = _json_path(t.path)
     db.execute(
         f"SELECT id, source_version, source_event_id, json_extract({EXTRAS_COLUMN}, %s), {EXTRAS_COLUMN}"
-        f" FROM {t.table} WHERE id > %s AND json_type({EXTRAS_COLUMN}, %s) IS NOT NULL ORDER BY id LIMIT %s",
-        [json_path, after_id, json_path, limit],
+        f" FROM {t.table} WHERE id > %s AND {holds} ORDER BY id LIMIT %s",
+        [_json_path(t.path), after_id, *params, limit],
     )
     return db.fetchall()
 
@@ -289,21 +288,20 @@ def _write(db: Db, t: _Target, rows: list[tuple[Any, ...]]) -> int:
             rest = f"CASE WHEN (t.{x} #- %s) -> %s = '{{}}'::jsonb THEN t.{x} - %s ELSE t.{x} #- %s END"
             rest_params = [list(t.path), t.path[0], t.path[0], list(t.path)]
         ids, versions, event_ids, values = (list(c) for c in zip(*rows, strict=True))
+        holds, params = _holds(db, t, f"t.{x}")
         db.execute(
             f"UPDATE {t.table} AS t SET {col} = CAST(v.val AS {t.db_type}), {x} = NULLIF({rest}, '{{}}'::jsonb)"
             " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(id, ver, eid, val)"
-            " WHERE t.id = v.id AND t.source_version = v.ver AND t.source_event_id = v.eid"
-            f" AND t.{x} #> %s IS NOT NULL",
-            [*rest_params, ids, versions, event_ids, values, list(t.path)],
+            f" WHERE t.id = v.id AND t.source_version = v.ver AND t.source_event_id = v.eid AND {holds}",
+            [*rest_params, ids, versions, event_ids, values, *params],
         )
         return db.rowcount
     db.temp_table("adopt", ["id", "ver", "eid", "val", "rest"])
     db.insert_rows("adopt", 5, rows)
-    json_path = _json_path(t.path)
+    holds, params = _holds(db, t, f"{t.table}.{x}")
     db.execute(
         f"UPDATE {t.table} SET {col} = a.val, {x} = a.rest FROM temp.adopt a WHERE {t.table}.id = a.id"
-        f" AND {t.table}.source_version = a.ver AND {t.table}.source_event_id = a.eid"
-        f" AND json_type({t.table}.{x}, %s) IS NOT NULL",
-        [json_path],
+        f" AND {t.table}.source_version = a.ver AND {t.table}.source_event_id = a.eid AND {holds}",
+        params,
     )
     return db.rowcount

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 from django.db import connection, transaction
@@ -251,31 +252,24 @@ def reconcile(
     notification) that run is marked failed."""
     requested = requested or Requested()
     source = Source.parse(uri, etag)
+    reconcile_it = partial(
+        _reconcile,
+        source,
+        requested,
+        trigger=trigger,
+        run=run,
+        resend_to=resend_to,
+        dry_run=dry_run,
+        progress=progress,
+        progress_total=progress_total,
+    )
     if dry_run:
         with transaction.atomic():
-            report = _reconcile(
-                source,
-                requested,
-                trigger=trigger,
-                run=run,
-                resend_to=resend_to,
-                dry_run=True,
-                progress=progress,
-                progress_total=progress_total,
-            )
+            report = reconcile_it()
             transaction.set_rollback(True)
         return report
     try:
-        return _reconcile(
-            source,
-            requested,
-            trigger=trigger,
-            run=run,
-            resend_to=resend_to,
-            dry_run=False,
-            progress=progress,
-            progress_total=progress_total,
-        )
+        return reconcile_it()
     except SnapshotError as exc:
         if run is not None:
             ReconciliationRun.objects.filter(pk=run.pk).update(
