@@ -22,7 +22,13 @@ import argparse
 import os
 import time
 
-from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
+from tests.bench.database import (
+    create_bench_database,
+    drop_bench_database,
+    outside_transaction,
+    postgres_url,
+    setup_django,
+)
 
 TARGET_RATE = 100_000
 
@@ -51,12 +57,7 @@ def _populate(rows: int, extras: bool) -> None:
 
 
 def _vacuum() -> None:
-    import psycopg
-    from django.db import connection
-
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE website_order")
-        conn.execute("CHECKPOINT")
+    outside_transaction("VACUUM ANALYZE website_order", "CHECKPOINT")
 
 
 def _table_bytes() -> int:

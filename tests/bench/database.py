@@ -22,6 +22,17 @@ def drop_bench_database(url: str, bench_name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
 
 
+def outside_transaction(*statements: str) -> None:
+    """Statements that cannot run inside a transaction (VACUUM, CHECKPOINT), on a connection of
+    their own to the database Django is set up on."""
+    import psycopg
+    from django.db import connection
+
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
 def postgres_url() -> str | None:
     """The server the benchmarks run on (DATABASE_URL), or None, said on stderr, when it is not PostgreSQL."""
     import os

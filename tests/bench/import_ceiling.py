@@ -30,7 +30,13 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
-from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
+from tests.bench.database import (
+    create_bench_database,
+    drop_bench_database,
+    outside_transaction,
+    postgres_url,
+    setup_django,
+)
 from tests.bench.import_load import _event, write_file
 
 TARGET_RATIO = 2.0
@@ -67,14 +73,7 @@ def _reset_tables() -> None:
 
 def _vacuum() -> None:
     """Both runs start from the same state of the table files and statistics."""
-    import psycopg
-    from django.db import connection
-
-    params = connection.get_connection_params()
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE website_orderline")
-        conn.execute("VACUUM ANALYZE website_order")
-        conn.execute("CHECKPOINT")
+    outside_transaction("VACUUM ANALYZE website_orderline", "VACUUM ANALYZE website_order", "CHECKPOINT")
 
 
 def import_one(path: Path) -> tuple[float, dict]:

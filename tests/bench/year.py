@@ -36,7 +36,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.bench.database import create_bench_database, drop_bench_database, postgres_url, setup_django
+from tests.bench.database import (
+    create_bench_database,
+    drop_bench_database,
+    outside_transaction,
+    postgres_url,
+    setup_django,
+)
 
 TARGET_PAGE_SECONDS = 0.3
 TARGET_LAG_P50 = 0.2
@@ -197,10 +203,7 @@ def build(files: int, attempts: int, line_errors: int, *, now: float) -> dict[st
     # What autovacuum did over the year: freshly COPYed pages are not yet marked all-visible, so
     # every index-only scan would still read the table. VACUUM needs its own transaction.
     t = time.perf_counter()
-    import psycopg
-
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE)")
+    outside_transaction("VACUUM (ANALYZE)")
     timings["vacuum, analyze"] = time.perf_counter() - t
     return timings
 
