@@ -188,6 +188,9 @@ INGEST_IMPORT_BATCH_MAX_BYTES = env_int("INGEST_IMPORT_BATCH_MAX_BYTES", 1 << 20
 # ... and at most about this many bytes of lines (a batch ends at the line that reaches it): a batch
 # of wide lines (each under INGEST_MAX_LINE_BYTES) would otherwise hold hundreds of MB in a worker.
 INGEST_BATCH_MAX_BYTES = env_int("INGEST_BATCH_MAX_BYTES", 2 << 20)
+# On PostgreSQL a file of at least this many stored bytes (GZIP or not) is parsed in a second
+# process, beside the one that loads it (ingest/services/importing/parse_process.py); -1: never.
+INGEST_PARSE_PROCESS_MIN_BYTES = env_int("INGEST_PARSE_PROCESS_MIN_BYTES", 1 << 20)
 # A line longer than this is cut off while streaming and recorded as a line error (an excerpt and
 # its length): one endless line, a GZIP bomb of zeros say, must not take the worker's memory.
 INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 1 << 20)

@@ -156,8 +156,9 @@ def run_baseline(paths: list[Path], limit: int | None) -> tuple[float, int]:
     return time.perf_counter() - start, done
 
 
-def peak_rss_of_import(path: Path) -> tuple[float, float]:
-    """Import ``path`` in a fresh process; returns (its peak RSS in MB, its records/s)."""
+def peak_rss_of_import(path: Path) -> tuple[float, float, float]:
+    """Import ``path`` in a fresh process; returns (its peak RSS in MB, its parse process's (0 for
+    none; pages it shares with the importer, as forked, count in both), its records/s)."""
     code = (
         "import os, sys, time, resource, django; django.setup();"
         "from pathlib import Path;"
@@ -166,7 +167,8 @@ def peak_rss_of_import(path: Path) -> tuple[float, float]:
         "f, _ = register_local_file(Path(sys.argv[1]));"
         "t = time.perf_counter(); o = import_file(f.pk, trigger='bench'); dt = time.perf_counter() - t;"
         "assert o.status == 'imported', o;"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, o.counts['lines_total'] / dt)"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, o.counts['lines_total'] / dt)"
     )
     truncate_tables()
     out = subprocess.run(
@@ -179,8 +181,8 @@ def peak_rss_of_import(path: Path) -> tuple[float, float]:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
-    rss, rate = out.stdout.split()[-2:]
-    return float(rss), float(rate)
+    rss, child_rss, rate = out.stdout.split()[-3:]
+    return float(rss), float(child_rss), float(rate)
 
 
 def main() -> int:
@@ -226,13 +228,14 @@ def main() -> int:
             elapsed = time.perf_counter() - t
             print(f"wrote a {args.big_file_lines:,}-line file ({size_mb:.1f} MB gzip) in {elapsed:.1f} s")
             connections.close_all()
-            small_rss, _ = peak_rss_of_import(small)
-            big_rss, big_rate = peak_rss_of_import(big)
+            small_rss, small_child, _ = peak_rss_of_import(small)
+            big_rss, big_child, big_rate = peak_rss_of_import(big)
             print(
-                f"peak RSS : {big_rss:.0f} MB importing {args.big_file_lines:,} lines ({big_rate:,.0f} records/s);"
-                f" {small_rss:.0f} MB for 100,000 lines"
+                f"peak RSS : {big_rss:.0f} MB importing {args.big_file_lines:,} lines ({big_rate:,.0f} records/s),"
+                f" its parse process {big_child:.0f} MB; {small_rss:.0f} MB and {small_child:.0f} MB for 100,000 lines"
             )
-            ok = our_rate >= TARGET_RATE and our_rate / base_rate >= TARGET_RATIO and big_rss < TARGET_RSS_MB
+            big_ok = max(big_rss, big_child) < TARGET_RSS_MB
+            ok = our_rate >= TARGET_RATE and our_rate / base_rate >= TARGET_RATIO and big_ok
             print(
                 f"targets  : >= {TARGET_RATE:,} records/s, >= {TARGET_RATIO}x baseline, peak RSS < {TARGET_RSS_MB} MB:"
                 f" {'met' if ok else 'NOT met'}"

@@ -39,6 +39,18 @@ def test_put_object_ends_as_committed_rows(pipeline):
     assert attempt.trigger == "task" and attempt.task_id and attempt.status == "imported"
 
 
+def test_a_big_file_is_parsed_in_a_second_process_of_the_worker(pipeline):
+    """A Celery worker's pool process forks the parse process (every file counts as big here)."""
+    worker = pipeline.start_worker(INGEST_PARSE_PROCESS_MIN_BYTES="0", INGEST_BATCH_SIZE="7")
+    pipeline.start_consumer()
+    key = firehose_key("orders")
+    pipeline.put(key, firehose_body(order_events(60, run="P")))
+    [f] = pipeline.wait_files(1)
+    assert (f.lines_total, f.rows_created, f.errors_count) == (60, 60, 0)
+    assert Order.objects.filter(last_import=f).count() == 60
+    assert "parsing in a second process" in worker.log()
+
+
 def _one_import(pipeline, key: str, lines: int) -> ImportFile:
     """Once the queue and the broker are idle: exactly one file, one attempt, ``lines`` rows."""
     wait_until(lambda: pipeline.queue_depth() == 0 and pipeline.broker_idle(), 60, 0.2, "queue and broker idle")

@@ -9,6 +9,7 @@ metrics, log the freshness line. A dry run or a rolled-back import leaves none o
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
@@ -20,7 +21,6 @@ from django.utils import timezone
 from ingest.models import ChangeNotification, ImportFile
 from ingest.services.changes import outbox
 from ingest.services.importing.extras import ExtrasTally
-from ingest.services.importing.rows import RowEvent
 from ingest.services.loading import BatchCounts
 from ingest.services.observing import contract_drift, prometheus
 from ingest.services.observing.durations import format_seconds
@@ -43,9 +43,10 @@ class ImportObserver:
             self.parts = ChangeNotification.objects.filter(import_file=f).aggregate(n=Max("part"))["n"] or 0
             contract_drift.forget_envelopes(f)
 
-    def batch(self, events: list[RowEvent], counts: BatchCounts) -> None:
-        """After a batch was applied: its events' clock, its outbox row; then drop its keys."""
-        self.clock.observe(events)
+    def batch(self, stamps: array[int], counts: BatchCounts) -> None:
+        """After a batch was applied: its events' clock (``event_clock.stamps_of``), its outbox row;
+        then drop its keys."""
+        self.clock.extend(stamps)
         self.parts += 1
         outbox.record_changes(self.file, counts, self.parts)
         counts.clear_keys()

@@ -17,16 +17,18 @@ import random
 import threading
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ingest.models import ImportFile, ImportLineError, ImportStatus
-from ingest.services.importing import hooks, lifecycle
+from ingest.services.importing import hooks, lifecycle, parse_process
 from ingest.services.importing.collector import fewer_collections
 from ingest.services.importing.exceptions import (
     DATABASE_GONE,
@@ -36,13 +38,17 @@ from ingest.services.importing.exceptions import (
     is_conflict,
     is_transient,
 )
+from ingest.services.importing.extras import ExtrasTally
 from ingest.services.importing.gil import short_switch_interval
 from ingest.services.importing.lifecycle import ImportOutcome
 from ingest.services.importing.line_errors import damaged_source, overlong_line, rejected_line
 from ingest.services.importing.parsing import LineParser, LineRejected
 from ingest.services.importing.sources import SourceMissing, open_source, source_damage
 from ingest.services.loading import BatchCounts, apply_batch
-from transforms.streams import STREAM_NAMES, STREAMS
+from ingest.services.loading.batch import apply_winners
+from ingest.services.loading.prepared import BatchPreparer, PreparedBatch
+from ingest.services.observing.event_clock import stamps_of
+from transforms.streams import STREAM_NAMES, STREAMS, StreamSpec
 from transforms.system_one.lines import OverlongLine, iter_lines
 
 logger = logging.getLogger(__name__)
@@ -79,6 +85,8 @@ class _ParsedBatch:
     last: bool = False  # the file ends here
     envelopes: list = field(default_factory=list)  # unknown envelope members: (line, eventId, extras)
     size: int = 0  # bytes of the lines held
+    # (parsed in a second process) the events as their winners' COPY text; ``events`` is then empty
+    prepared: PreparedBatch | None = None
 
 
 _DONE = object()
@@ -204,14 +212,12 @@ def _import_lines(
     run = _Run()
     opened = source if source is not None else open_source(f.bucket, f.key, f.etag if f.bucket else "")
     with fewer_collections(), opened as stream:
-        for batch in _read_ahead(
-            _parse_batches(stream, parser, settings.INGEST_BATCH_SIZE, settings.INGEST_BATCH_MAX_BYTES)
-        ):
+        for batch in _batches(f, stream, parser, in_child=postgres and source is None):
             run.lines_total += batch.lines
-            if batch.events:
-                counts = apply_batch(batch.events, spec, f.pk, collect_keys=observer is not None)
+            counts, stamps = _apply(batch, spec, f.pk, collect_keys=observer is not None)
+            if counts is not None:
                 if observer is not None:
-                    observer.batch(batch.events, counts)
+                    observer.batch(stamps, counts)
                 run.counts.add(counts)
             if batch.envelopes and observer is not None:
                 observer.envelopes(batch.envelopes)
@@ -229,6 +235,39 @@ def _import_lines(
     if observer is not None:
         observer.unknown_fields(parser.extras.tally)
     return run
+
+
+def _batches(f: ImportFile, stream: BinaryIO, parser: LineParser, *, in_child: bool) -> Iterator[_ParsedBatch]:
+    """The file's batches: parsed in a second process for a big file (``in_child``: on PostgreSQL,
+    streamed from its source), else in a thread beside this one."""
+
+    def parse(source: BinaryIO) -> Iterator[_ParsedBatch]:
+        return _parse_batches(source, parser, settings.INGEST_BATCH_SIZE, settings.INGEST_BATCH_MAX_BYTES)
+
+    if in_child and parse_process.wanted(f.size, postgres=True):
+        preparer = BatchPreparer(parser.spec, connection)
+
+        def adopt_tally(tally: ExtrasTally) -> None:
+            parser.extras.tally = tally
+
+        return parse_process.parsed_in_child(stream, parse, preparer.prepare, lambda: parser.extras.tally, adopt_tally)  # type: ignore[return-value]
+    return _read_ahead(parse(stream))
+
+
+def _apply(
+    batch: _ParsedBatch, spec: StreamSpec, import_id: int, *, collect_keys: bool
+) -> tuple[BatchCounts | None, array[int]]:
+    """Apply a batch's events; what they did (None if it had none, only bad lines) and their clock stamps."""
+    prepared = batch.prepared
+    if prepared is None:
+        if not batch.events:
+            return None, array("q")
+        return apply_batch(batch.events, spec, import_id, collect_keys=collect_keys), stamps_of(batch.events)
+    if not len(prepared.stamps):
+        return None, prepared.stamps
+    counts = BatchCounts(stale=prepared.beaten)
+    apply_winners(prepared, spec, import_id, counts, collect_keys=collect_keys)
+    return counts, prepared.stamps
 
 
 def _run_locked(

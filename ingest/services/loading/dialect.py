@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,18 +89,13 @@ class Db:
         time), each value cast to its column's type. Values JSON does not know (a Decimal, a
         date) go as their text, which the cast reads back. SQLite: a temporary table.
         """
-        digest = hashlib.sha1(f"{name_seed}|{columns}".encode(), usedforsecurity=False).hexdigest()[:16]
-        stage = f"ingest_stage_{digest}"
+        stage = _stage_name(name_seed, columns)
         if self.is_postgres and len(rows) <= SMALL_BATCH:
             values = ", ".join(f"CAST(r->>{i} AS {t}) AS {qn(c)}" for i, (c, t) in enumerate(columns))
             cte = f"s0 AS MATERIALIZED (SELECT {values} FROM jsonb_array_elements(CAST(%s AS jsonb)) AS r)"
             return Staged("s0", cte, [json.dumps(rows, default=str)])
         if self.is_postgres:
-            definition = ", ".join(f"{qn(c)} {t}" for c, t in columns)
-            self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({definition}) ON COMMIT DROP")
-            self.execute(f"TRUNCATE {stage}")
-            names = ", ".join(qn(c) for c, _t in columns)
-            with self.connection.wrap_database_errors, self.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            with self._copy_into(stage, columns) as copy:
                 write = copy.write_row
                 for row in rows:
                     write(row)
@@ -107,6 +103,25 @@ class Db:
         self.temp_table(stage, [c for c, _t in columns])
         self.insert_rows(stage, len(columns), rows)
         return Staged(stage)
+
+    def stage_text(self, name_seed: str, columns: Sequence[tuple[str, str]], text: bytes) -> Staged:
+        """(PostgreSQL) ``stage`` for rows already written in COPY's text format, as psycopg writes
+        them (``ingest.services.loading.prepared``: a parse process made them)."""
+        stage = _stage_name(name_seed, columns)
+        with self._copy_into(stage, columns) as copy:
+            copy.write(text)
+        return Staged(stage)
+
+    @contextmanager
+    def _copy_into(self, stage: str, columns: Sequence[tuple[str, str]]) -> Iterator[Any]:
+        """(PostgreSQL) an empty temporary table that lives until the end of the transaction, and
+        psycopg's COPY into it."""
+        definition = ", ".join(f"{qn(c)} {t}" for c, t in columns)
+        self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({definition}) ON COMMIT DROP")
+        self.execute(f"TRUNCATE {stage}")
+        names = ", ".join(qn(c) for c, _t in columns)
+        with self.connection.wrap_database_errors, self.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            yield copy
 
     def temp_table(self, name: str, columns: Sequence[str]) -> None:
         """(SQLite) an empty temporary table of untyped columns."""
@@ -142,6 +157,11 @@ class Db:
 
 
 # --- SQL fragments, by vendor ---------------------------------------------------------------------------
+
+
+def _stage_name(name_seed: str, columns: Sequence[tuple[str, str]]) -> str:
+    digest = hashlib.sha1(f"{name_seed}|{columns}".encode(), usedforsecurity=False).hexdigest()[:16]
+    return f"ingest_stage_{digest}"
 
 
 def collate_c(is_postgres: bool) -> str:

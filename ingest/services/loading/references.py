@@ -66,6 +66,16 @@ def applied_references(db: Db, sql: TableSql, events: list[RowEvent], col: str) 
     return {row[0] for row in db.fetchall()}
 
 
+def staged_references(db: Db, sql: TableSql, stage: str, col: str) -> set[Any]:
+    """(PostgreSQL) ``applied_references`` of the events whose rows the staging table ``stage`` holds."""
+    join = " AND ".join(f"c.{qn(k)} = s.{qn(k)}" for k in sql.key_cols)
+    db.execute(
+        f"SELECT DISTINCT c.{qn(col)} FROM {sql.table} c JOIN {stage} s ON {join}"
+        f" WHERE c.source_event_id = s.source_event_id AND c.{qn(col)} IS NOT NULL"
+    )
+    return {row[0] for row in db.fetchall()}
+
+
 def ensure_placeholders(db: Db, parent: str, keys: set[Any], import_id: int | None) -> int:
     """Create a placeholder for each of ``keys`` that has no row and hold them all ``FOR KEY SHARE``;
     returns how many were created. The merge does this itself; this is its slow path, for when

@@ -51,6 +51,7 @@ class MergeResult:
     touched: dict[str, set[Any]] = field(default_factory=dict)  # watched column -> its values in applied rows
     placeholders: int = 0
     unheld: list[str] = field(default_factory=list)  # reference columns whose parents must be re-ensured
+    stage: str = ""  # where the statement read the rows (a table, or the CTE of a small batch)
 
     @property
     def created_keys(self) -> list[tuple[Any, ...]]:
@@ -243,13 +244,42 @@ def merge(
     watched: tuple[str, ...] = (),
 ) -> MergeResult:
     """Merge the winning events of a batch (one per key) into the table; see the module's doc."""
-    result = MergeResult()
     if not events:
-        return result
+        return MergeResult()
     plan = _plan(db, sql, delete, collect, watched)
     build = row_builder(sql, db, delete)
-    rows = [build(ev) for ev in events]
-    stage = db.stage(sql.table + ("|d" if delete else "|u"), plan.stage_columns, rows)
+    stage = db.stage(stage_seed(sql, delete), plan.stage_columns, [build(ev) for ev in events])
+    return _merge_staged(db, plan, stage, import_id, collect=collect, delete=delete)
+
+
+def merge_text(
+    db: Db,
+    sql: TableSql,
+    text: bytes,
+    rows: int,
+    import_id: int | None,
+    *,
+    delete: bool,
+    collect: bool = False,
+    watched: tuple[str, ...] = (),
+) -> MergeResult:
+    """``merge`` for winning events whose staging rows (``row_builder``) are already written as
+    COPY text (PostgreSQL; ``ingest.services.loading.prepared``): ``rows`` of them."""
+    if not rows:
+        return MergeResult()
+    plan = _plan(db, sql, delete, collect, watched)
+    stage = db.stage_text(stage_seed(sql, delete), plan.stage_columns, text)
+    return _merge_staged(db, plan, stage, import_id, collect=collect, delete=delete)
+
+
+def stage_seed(sql: TableSql, delete: bool) -> str:
+    return sql.table + ("|d" if delete else "|u")
+
+
+def _merge_staged(
+    db: Db, plan: _Plan, stage: Staged, import_id: int | None, *, collect: bool, delete: bool
+) -> MergeResult:
+    result = MergeResult(stage=stage.name)
     if db.is_postgres:
         row = _merge_postgres(db, plan, stage, import_id)
     else:

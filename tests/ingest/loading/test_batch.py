@@ -10,12 +10,14 @@ from django.db import connection, transaction
 
 from ingest.services.importing.rows import RowEvent
 from ingest.services.loading import BatchCounts, apply_batch, derived, dialect
+from ingest.services.loading.batch import apply_winners
 from ingest.services.loading.derived import DerivedColumns
 from ingest.services.loading.dialect import Db
+from ingest.services.loading.prepared import BatchPreparer
 from ingest.services.loading.references import applied_references, ensure_placeholders
 from ingest.services.loading.tables import table_sql
 from ingest.services.loading.upsert import merge
-from transforms.streams import STREAMS
+from transforms.streams import STREAMS, StreamSpec
 from website.models import Customer, Order, OrderLine
 
 pytestmark = pytest.mark.django_db
@@ -104,11 +106,25 @@ def apply(events: list[RowEvent], stream: str = "order-lines", **kw) -> BatchCou
         return apply_batch(events, STREAMS[stream], None, **kw)
 
 
-@pytest.fixture(params=["arrays", "copy"])
+def apply_prepared(events: list[RowEvent], spec: StreamSpec, import_id: int | None, **kw) -> BatchCounts:
+    """``apply_batch`` as a big file's import does it: the batch prepared as COPY text (where the
+    lines were parsed), then applied."""
+    prepared = BatchPreparer(spec, connection).prepare(events)
+    counts = BatchCounts(stale=prepared.beaten)
+    apply_winners(prepared, spec, import_id, counts, kw.get("collect_keys", False))
+    return counts
+
+
+@pytest.fixture(params=["arrays", "copy", "prepared"])
 def staging(request, monkeypatch):
-    """Small batches travel inside the statement, big ones by COPY (PostgreSQL): both paths, same results."""
+    """Small batches travel inside the statement, big ones by COPY (PostgreSQL), a big file's
+    batches as COPY text prepared by its parse process: all paths, same results."""
     if request.param == "copy":
         monkeypatch.setattr(dialect, "SMALL_BATCH", 0)
+    if request.param == "prepared":
+        if connection.vendor != "postgresql":
+            pytest.skip("batches are prepared as COPY text for PostgreSQL only")
+        monkeypatch.setitem(globals(), "apply_batch", apply_prepared)
     return request.param
 
 
@@ -236,3 +252,29 @@ def test_slow_path_recreates_a_parent_that_vanished(staging):
         finally:
             db.close()
     assert Order.objects.get(order_number="SO-1").is_placeholder
+
+
+@pytest.mark.postgres
+def test_a_prepared_batch_finds_its_references_in_its_staging_table():
+    """The slow path of a prepared batch reads the parents from the rows its staging table holds."""
+    events = [line("SO-1", 1, 1), line("SO-2", 1, 1), line("SO-1", 2, 3, delete=True)]
+    with transaction.atomic():
+        db = Db(connection)
+        try:
+            sql = table_sql("order-lines", connection)
+            prepared = BatchPreparer(STREAMS["order-lines"], connection).prepare(events)
+            assert (prepared.upserts, prepared.deletes, prepared.beaten) == (2, 1, 0)
+            up = prepared.merge(db, sql, None, delete=False, collect=False, watched=())
+            assert up.applied == 2 and up.stage.startswith("ingest_stage_")
+            upserts = [ev for ev in events if not ev.is_delete]
+            assert prepared.references(db, sql, up, "order_id") == applied_references(db, sql, upserts, "order_id")
+            assert prepared.references(db, sql, up, "order_id") == {"SO-1", "SO-2"}
+        finally:
+            db.close()
+
+
+def test_batches_are_prepared_for_postgresql_only():
+    if connection.vendor == "postgresql":
+        pytest.skip("SQLite's refusal")
+    with pytest.raises(ValueError, match="PostgreSQL only"):
+        BatchPreparer(STREAMS["order-lines"], connection)
