@@ -12,9 +12,7 @@ status the import records goes through ``ingest.services.importing.lifecycle``.
 from __future__ import annotations
 
 import logging
-import queue
 import random
-import threading
 import time
 import zlib
 from array import array
@@ -39,10 +37,10 @@ from ingest.services.importing.exceptions import (
     is_transient,
 )
 from ingest.services.importing.extras import ExtrasTally
-from ingest.services.importing.gil import short_switch_interval
 from ingest.services.importing.lifecycle import ImportOutcome
 from ingest.services.importing.line_errors import damaged_source, overlong_line, rejected_line
 from ingest.services.importing.parsing import LineParser, LineRejected
+from ingest.services.importing.read_ahead import read_ahead
 from ingest.services.importing.sources import SourceMissing, open_source, source_damage
 from ingest.services.loading import BatchCounts, apply_batch
 from ingest.services.loading.batch import apply_winners
@@ -89,9 +87,6 @@ class _ParsedBatch:
     prepared: PreparedBatch | None = None
 
 
-_DONE = object()
-
-
 def _parse_batches(stream, parser: LineParser, batch_size: int, max_bytes: int) -> Iterator[_ParsedBatch]:
     """The file's lines, parsed, in batches of at most ``batch_size`` events and about ``max_bytes``
     of lines (INGEST_BATCH_MAX_BYTES; a batch holds each line's values several times over, so wide
@@ -132,66 +127,6 @@ def _parse_batches(stream, parser: LineParser, batch_size: int, max_bytes: int) 
         batch.last = True
         batch.envelopes = parser.extras.tally.take_envelopes()
         yield batch
-
-
-def _read_ahead(batches: Iterator[_ParsedBatch], depth: int = 1) -> Iterator[_ParsedBatch]:
-    """Parse in a second thread while this one waits on the database.
-
-    psycopg releases the GIL while PostgreSQL works on a batch, so parsing the next batch
-    meanwhile hides most of the server time. At most ``depth`` batches wait, and the parser
-    starts the next one only once this thread has taken the last: one batch ahead is enough to
-    overlap the two, and each more costs a batch of memory (about 15 MB for 10,000 order
-    lines). Memory stays bounded whatever the file's size. The first batch is parsed here: a file
-    that fits in one batch (most files) needs no second thread.
-    """
-    first = next(batches, None)
-    if first is None:
-        return
-    if first.last:
-        yield first
-        return
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: object) -> bool:
-        """Hand over and wait until it is taken, unless the consumer has gone (then nobody would
-        ever take it)."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        with handoff.all_tasks_done:
-            while handoff.unfinished_tasks and not stop.is_set():
-                handoff.all_tasks_done.wait(0.1)
-        return not stop.is_set()
-
-    def produce() -> None:
-        try:
-            for item in batches:
-                if not offer(item):
-                    return
-            offer(_DONE)
-        except BaseException as exc:  # handed to the consuming thread, which raises it
-            offer(exc)
-
-    producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
-    with short_switch_interval():
-        producer.start()
-        try:
-            yield first
-            while True:
-                item = handoff.get()
-                handoff.task_done()  # the parser may start the next batch
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            producer.join(timeout=30)
 
 
 def _import_lines(
@@ -251,7 +186,7 @@ def _batches(f: ImportFile, stream: BinaryIO, parser: LineParser, *, in_child: b
             parser.extras.tally = tally
 
         return parse_process.parsed_in_child(stream, parse, preparer.prepare, lambda: parser.extras.tally, adopt_tally)  # type: ignore[return-value]
-    return _read_ahead(parse(stream))
+    return read_ahead(parse(stream))
 
 
 def _apply(

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from ingest.services.importing.run import _ParsedBatch, _read_ahead
+from ingest.services.importing.read_ahead import read_ahead
+from ingest.services.importing.run import _ParsedBatch
 
 
 def test_the_parser_is_never_more_than_one_batch_ahead():
@@ -20,7 +21,7 @@ def test_the_parser_is_never_more_than_one_batch_ahead():
             yield _ParsedBatch([n], [], 1, last=n == 7)
 
     ahead = []
-    for consumed, batch in enumerate(_read_ahead(batches()), start=1):
+    for consumed, batch in enumerate(read_ahead(batches()), start=1):
         time.sleep(0.05)  # the loader's database time: the parser runs as far ahead as it may
         ahead.append(produced - consumed)
         assert batch.events == [consumed - 1]
@@ -35,7 +36,7 @@ def test_a_parser_error_reaches_the_loader_and_the_thread_ends():
 
     taken = []
     with pytest.raises(ValueError, match="the parser broke"):
-        for batch in _read_ahead(batches()):
+        for batch in read_ahead(batches()):
             taken.append(batch.events[0])
     assert taken == [0, 1]
     time.sleep(0.3)
@@ -49,7 +50,7 @@ def test_a_loader_that_stops_early_ends_the_parse_thread():
             yield _ParsedBatch([n], [], 1)
             n += 1
 
-    for batch in _read_ahead(batches()):
+    for batch in read_ahead(batches()):
         if batch.events[0] == 2:
             break  # the loader failed: the generator is closed
     time.sleep(0.3)

@@ -117,25 +117,41 @@ class Comparison:
     def _join(self, left: str, right: str) -> str:
         return " AND ".join(f"{left}.{qn(c)} = {right}.{qn(c)}" for c in self.key_cols)
 
-    def duplicates(self) -> list[tuple[int, str]]:
-        """Keep the first line of each key (this chunk's and all before); the later ones' numbers and keys."""
+    def duplicates(self, rows: int) -> list[tuple[int, str]]:
+        """Keep the first line of each key (this chunk's ``rows`` and all before); the later ones'
+        numbers and keys."""
         keys = ", ".join(qn(c) for c in self.key_cols)
-        self.db.execute(
+        insert = (
             f"INSERT INTO {SEEN} ({keys}, rc_line_number) SELECT {keys}, rc_line_number FROM {CHUNK} WHERE true"
             f" ORDER BY rc_line_number ON CONFLICT ({keys}) DO NOTHING"
         )
-        self._seen_rows += max(0, self.db.rowcount)
+        if self.pg:
+            # One statement: the lines it could not insert are the second lines of their keys
+            # (rare), so the comparison need not look them up in the keys seen again.
+            self.db.execute(
+                f"WITH first AS ({insert} RETURNING rc_line_number) SELECT c.rc_line_number, {self._key_json('c')}"
+                f" FROM {CHUNK} c WHERE NOT EXISTS (SELECT 1 FROM first f WHERE f.rc_line_number = c.rc_line_number)"
+                " ORDER BY c.rc_line_number"
+            )
+            dupes = [(int(n), k) for n, k in self.db.fetchall()]
+            self._note_seen(rows - len(dupes))
+            return dupes
+        self.db.execute(insert)
+        self._note_seen(max(0, self.db.rowcount))
+        self.db.execute(
+            f"SELECT c.rc_line_number, {self._key_json('c')} FROM {CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')}"
+            " WHERE s.rc_line_number <> c.rc_line_number ORDER BY c.rc_line_number"
+        )
+        return [(int(n), k) for n, k in self.db.fetchall()]
+
+    def _note_seen(self, added: int) -> None:
+        self._seen_rows += added
         if self.pg and self._seen_rows >= 2 * max(self._seen_analyzed, SEEN_FIRST_ANALYZE):
             # A temporary table is never analysed by autovacuum: without statistics the planner
             # takes the keys seen (a million at the end of a big snapshot) for a few rows and
             # joins every chunk against all of them. Again each time it has doubled.
             self.db.execute(f"ANALYZE {SEEN}")
             self._seen_analyzed = self._seen_rows
-        self.db.execute(
-            f"SELECT c.rc_line_number, {self._key_json('c')} FROM {CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')}"
-            " WHERE s.rc_line_number <> c.rc_line_number ORDER BY c.rc_line_number"
-        )
-        return [(int(n), k) for n, k in self.db.fetchall()]
 
     def _category(self) -> str:
         t, c = "t", "c"
@@ -157,21 +173,26 @@ class Comparison:
             cases.append(f"WHEN NOT {c}.rc_deleted AND ({' OR '.join(tests)}) THEN 'differs'")
         return "CASE " + " ".join(cases) + " ELSE 'in_sync' END"
 
-    def _compared(self) -> str:
+    def _compared(self, dupes: list[tuple[int, str]]) -> str:
+        """The chunk's first lines of their keys against the website's rows. On PostgreSQL the
+        duplicates' line numbers are the statement's second parameter."""
+        if self.pg:
+            first_lines = f"{CHUNK} c" + (" WHERE c.rc_line_number <> ALL(%s)" if dupes else "")
+        else:
+            first_lines = f"{CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')} AND s.rc_line_number = c.rc_line_number"
         return (
             f"SELECT c.rc_line_number AS line_number, {self._key_json('c')} AS key_json, c.rc_line AS line,"
             f" c.source_version AS sv, c.source_occurred_at AS so, c.rc_deleted AS sd,"
             f" t.source_version AS wv, t.source_occurred_at AS wo,"
             f" CASE WHEN t.{qn(self.key_cols[0])} IS NULL THEN NULL ELSE t.is_deleted END AS wd,"
             f" {self._category()} AS category"
-            f" FROM {CHUNK} c JOIN {SEEN} s ON {self._join('c', 's')} AND s.rc_line_number = c.rc_line_number"
-            f" LEFT JOIN {self.sql.table} t ON {self._join('t', 'c')}"
+            f" FROM (SELECT * FROM {first_lines}) c LEFT JOIN {self.sql.table} t ON {self._join('t', 'c')}"
         )
 
     def compare(self, run_id: int, rows: Sequence[SnapshotRow]) -> tuple[dict[str, int], list[tuple[int, str]]]:
         """Stage one chunk, note its duplicated keys, write its drift; (count per category, duplicates)."""
         self._load(rows)
-        dupes = self.duplicates()
+        dupes = self.duplicates(len(rows))
         table, names = _drift_columns()
         insert = (
             f"INSERT INTO {table} ({names}) SELECT %s, category, key_json, line_number, wv, wo, wd, sv, so, sd,"
@@ -179,13 +200,13 @@ class Comparison:
         )
         if self.pg:
             self.db.execute(
-                f"WITH x AS MATERIALIZED ({self._compared()}), ins AS ({insert})"
+                f"WITH x AS MATERIALIZED ({self._compared(dupes)}), ins AS ({insert})"
                 " SELECT category, count(*) FROM x GROUP BY category",
-                [run_id],
+                [[n for n, _key in dupes], run_id] if dupes else [run_id],
             )
         else:
-            self.db.execute(f"WITH x AS ({self._compared()}) {insert}", [run_id])
-            self.db.execute(f"WITH x AS ({self._compared()}) SELECT category, count(*) FROM x GROUP BY category")
+            self.db.execute(f"WITH x AS ({self._compared(dupes)}) {insert}", [run_id])
+            self.db.execute(f"WITH x AS ({self._compared(dupes)}) SELECT category, count(*) FROM x GROUP BY category")
         return {category: int(n) for category, n in self.db.fetchall()}, dupes
 
     # --- the website's side -------------------------------------------------------------------------------
