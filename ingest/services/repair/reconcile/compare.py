@@ -10,11 +10,14 @@ nor the table is ever in Python's memory. Nothing locks the website's tables: th
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg.copy import Copy, FileWriter
 
 from ingest.models.reconciliation import ReconciliationDrift
 from ingest.services.importing.rows import RowEvent
@@ -55,6 +58,8 @@ class Comparison:
         self.columns += [("rc_deleted", types["is_deleted"]), ("rc_line_number", "bigint")]
         self.columns += [("rc_line", "text")]
         self._seen_rows = 0
+        # Its own cursor (never executed): the connection's adapters for ``staged_text`` in another thread.
+        self._text_cursor = psycopg.Cursor(connection.connection) if self.pg else None
         self._seen_analyzed = 0
         self._create()
 
@@ -97,22 +102,31 @@ class Comparison:
             values = (*staged[:width], *([None] * len(self.data_cols)), *staged[width:])
         return (*values, row.deleted, row.line_number, row.line if self.header.full else None)
 
-    def _load(self, rows: Sequence[SnapshotRow]) -> None:
+    def staged_text(self, rows: Sequence[SnapshotRow]) -> bytes:
+        """(PostgreSQL) the chunk's staging rows in COPY's text format, as psycopg's COPY of this
+        connection writes them: made in the thread that reads the snapshot, a chunk ahead."""
+        if self._text_cursor is None:
+            raise ValueError("rows are staged as COPY text for PostgreSQL only")
+        out = io.BytesIO()
+        with Copy(self._text_cursor, writer=FileWriter(out)) as copy:
+            for row in rows:
+                copy.write_row(self._row(row))
+        return out.getvalue()
+
+    def _load(self, rows: Sequence[SnapshotRow], text: bytes | None) -> None:
         # TRUNCATE, not DELETE, on PostgreSQL: autovacuum never visits a temporary table, so each
         # chunk's deleted rows stayed, and every scan of the chunk read all the chunks before it.
         self.db.execute(f"TRUNCATE {CHUNK}" if self.pg else f"DELETE FROM {CHUNK}")
-        staged = [self._row(r) for r in rows]
         if self.pg:
             names = ", ".join(qn(c) for c, _t in self.columns)
             with (
                 self.db.connection.wrap_database_errors,
                 self.db.cursor.copy(f"COPY {CHUNK} ({names}) FROM STDIN") as cp,
             ):
-                for values in staged:
-                    cp.write_row(values)
+                cp.write(text if text is not None else self.staged_text(rows))
             self.db.execute(f"ANALYZE {CHUNK}")  # a plan for this chunk's size, not a guess
         else:
-            self.db.insert_rows(CHUNK, len(self.columns), staged)
+            self.db.insert_rows(CHUNK, len(self.columns), [self._row(r) for r in rows])
 
     def _join(self, left: str, right: str) -> str:
         return " AND ".join(f"{left}.{qn(c)} = {right}.{qn(c)}" for c in self.key_cols)
@@ -189,9 +203,12 @@ class Comparison:
             f" FROM (SELECT * FROM {first_lines}) c LEFT JOIN {self.sql.table} t ON {self._join('t', 'c')}"
         )
 
-    def compare(self, run_id: int, rows: Sequence[SnapshotRow]) -> tuple[dict[str, int], list[tuple[int, str]]]:
-        """Stage one chunk, note its duplicated keys, write its drift; (count per category, duplicates)."""
-        self._load(rows)
+    def compare(
+        self, run_id: int, rows: Sequence[SnapshotRow], text: bytes | None = None
+    ) -> tuple[dict[str, int], list[tuple[int, str]]]:
+        """Stage one chunk (``text``: its ``staged_text``, made already), note its duplicated keys,
+        write its drift; (count per category, duplicates)."""
+        self._load(rows, text)
         dupes = self.duplicates(len(rows))
         table, names = _drift_columns()
         insert = (

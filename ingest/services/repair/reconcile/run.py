@@ -28,6 +28,7 @@ from ingest.models.reconciliation import (
     RunStatus,
 )
 from ingest.services.importing.collector import fewer_collections
+from ingest.services.importing.read_ahead import read_ahead
 from ingest.services.importing.sources import CorruptSource
 from ingest.services.repair.reconcile.compare import Comparison
 from ingest.services.repair.reconcile.repair import REPAIRS
@@ -83,24 +84,56 @@ def _store_line_errors(run: ReconciliationRun, errors: list[LineError], stored: 
     return min(room, len(errors))
 
 
+@dataclass
+class _Chunk:
+    """Lines of the snapshot read ahead of the comparison: the valid rows, the bad lines, and on
+    PostgreSQL the rows' staging text (``Comparison.staged_text``)."""
+
+    rows: list[SnapshotRow] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    lines: int = 0
+    last: bool = False  # the snapshot ends here
+    text: bytes | None = None
+
+
+def _chunks(rows: Iterator[tuple[SnapshotRow | None, LineError | None]], comparison: Comparison) -> Iterator[_Chunk]:
+    def staged(chunk: _Chunk) -> _Chunk:
+        if comparison.pg and chunk.rows:
+            chunk.text = comparison.staged_text(chunk.rows)
+        return chunk
+
+    chunk = _Chunk()
+    for row, error in rows:
+        chunk.lines += 1
+        if row is not None:
+            chunk.rows.append(row)
+        elif error is not None:
+            chunk.errors.append(error)
+        if len(chunk.rows) >= CHUNK_ROWS or len(chunk.errors) >= 1000:
+            yield staged(chunk)
+            chunk = _Chunk()
+    chunk.last = True
+    yield staged(chunk)
+
+
 def _compare(
     run: ReconciliationRun, header: Header, rows: Iterator[tuple[SnapshotRow | None, LineError | None]]
 ) -> None:
+    """Compare chunk by chunk, each in a short transaction; the snapshot is read (its lines parsed
+    and staged) a chunk ahead in a second thread, while this one waits on the database."""
     counts = dict.fromkeys(COUNTED, 0)
     line_errors = stored = lines = 0
     comparison = Comparison(header, connection)
     try:
-        batch: list[SnapshotRow] = []
-        errors: list[LineError] = []
-
-        def flush() -> None:
-            nonlocal line_errors, stored
+        for chunk in read_ahead(_chunks(rows, comparison)):
+            lines += chunk.lines
+            errors = chunk.errors
             with transaction.atomic():
-                if batch:
-                    found, dupes = comparison.compare(run.pk, batch)
+                if chunk.rows:
+                    found, dupes = comparison.compare(run.pk, chunk.rows, chunk.text)
                     for category, n in found.items():
                         counts[category] += n
-                    by_number = {r.line_number: r for r in batch}
+                    by_number = {r.line_number: r for r in chunk.rows}
                     for number, key_json in dupes:
                         first = by_number.get(number)
                         raw = first.line if first is not None and first.line is not None else key_json
@@ -111,18 +144,6 @@ def _compare(
                     errors.sort()
                     stored += _store_line_errors(run, errors, stored)
                     line_errors += len(errors)
-            batch.clear()
-            errors.clear()
-
-        for row, error in rows:
-            lines += 1
-            if row is not None:
-                batch.append(row)
-            elif error is not None:
-                errors.append(error)
-            if len(batch) >= CHUNK_ROWS or len(errors) >= 1000:
-                flush()
-        flush()
         if header.complete:
             with transaction.atomic():
                 counts["only_on_website"] = comparison.only_on_website(run.pk, header.taken_at)
