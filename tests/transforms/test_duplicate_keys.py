@@ -9,11 +9,13 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.testing.samples import checked, order_event
 from transforms.events import InvalidEvent, parse_event
 from transforms.handler import lambda_handler
-from transforms.json_objects import DuplicateKey, loads
+from transforms.json_objects import DuplicateKey, loads, reject_json_constant, unique_object
 from transforms.system_one.reader import read_record
 from transforms.system_one.writer import write_record
 
@@ -73,3 +75,35 @@ def test_the_reader_refuses_a_duplicate_key_in_an_extra():
     assert '+segment={"tier":1}' in line
     with pytest.raises(ValueError, match="duplicate key 'tier'"):
         read_record(line.replace('+segment={"tier":1}', '+segment={"tier":1,"tier":2}'))
+
+
+def _outcome(read, text):
+    try:
+        return "ok", read(text)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _stdlib(text):
+    return json.loads(text, parse_constant=reject_json_constant, object_pairs_hook=unique_object)
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.binary(),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        ).map(json.dumps),
+        st.sampled_from(["\ufeff{}", '{"a":1,"a":2}', "[NaN]", "[-Infinity]", '"\\ud800"', " 1 ", "{"]),
+    ).flatmap(lambda s: st.sampled_from([s, s.encode("utf-8", "surrogatepass") if isinstance(s, str) else s]))
+)
+def test_loads_reads_and_refuses_exactly_as_json_loads_with_the_same_hooks(text):
+    """``loads`` keeps one decoder for every call; what it gives or raises is ``json.loads``'s."""
+    assert _outcome(loads, text) == _outcome(_stdlib, text)
+
+
+@pytest.mark.parametrize("text", ['{"a":1}'.encode("utf-16"), '{"a":1}'.encode("utf-32"), bytearray(b"[2]"), 5, None])
+def test_loads_takes_what_json_loads_takes(text):
+    assert _outcome(loads, text) == _outcome(_stdlib, text)
