@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Protocol, TypeVar
 
 from ingest.services.importing.gil import short_switch_interval
@@ -23,7 +23,7 @@ B = TypeVar("B", bound=_Batch)
 _DONE = object()
 
 
-def read_ahead(batches: Iterator[B], depth: int = 1) -> Iterator[B]:
+def read_ahead(batches: Iterator[B], depth: int = 1) -> Generator[B, None, None]:
     """Parse in a second thread while this one waits on the database.
 
     psycopg releases the GIL while PostgreSQL works on a batch, so parsing the next batch

@@ -16,8 +16,8 @@ import random
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -146,8 +146,11 @@ def _import_lines(
     parser = LineParser(spec, reject_nul=postgres, text_values=postgres)
     run = _Run()
     opened = source if source is not None else open_source(f.bucket, f.key, f.etag if f.bucket else "")
-    with fewer_collections(), opened as stream:
-        for batch in _batches(f, stream, parser, in_child=postgres and source is None):
+    # The batches are closed as the loop is left, by an error too: a parse process (or thread)
+    # ends then, not when the error's traceback is freed.
+    in_child = postgres and source is None
+    with fewer_collections(), opened as stream, closing(_batches(f, stream, parser, in_child=in_child)) as parsed:
+        for batch in parsed:
             run.lines_total += batch.lines
             counts, stamps = _apply(batch, spec, f.pk, collect_keys=observer is not None)
             if counts is not None:
@@ -172,7 +175,9 @@ def _import_lines(
     return run
 
 
-def _batches(f: ImportFile, stream: BinaryIO, parser: LineParser, *, in_child: bool) -> Iterator[_ParsedBatch]:
+def _batches(
+    f: ImportFile, stream: BinaryIO, parser: LineParser, *, in_child: bool
+) -> Generator[_ParsedBatch, None, None]:
     """The file's batches: parsed in a second process for a big file (``in_child``: on PostgreSQL,
     streamed from its source), else in a thread beside this one."""
 

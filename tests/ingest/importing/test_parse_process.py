@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from ingest.models import (
     ChangeNotification,
@@ -23,9 +25,10 @@ from ingest.models import (
     ImportLineError,
     UnknownField,
 )
-from ingest.services.importing import parse_process, run
+from ingest.services.importing import lifecycle, parse_process, run
 from ingest.services.importing.exceptions import TransientImportError
 from ingest.services.importing.parse_process import ParseProcessFailed, ParseProcessLost, parsed_in_child
+from ingest.services.intake.registration import register_local_file
 from ingest.services.loading.prepared import BatchPreparer
 from ingest.testing.imports import register_and_import
 from ingest.testing.samples import checked, order_event
@@ -196,6 +199,39 @@ def test_a_parse_process_that_dies_is_a_transient_failure_and_the_retry_imports_
     outcome = run.import_file(f.pk, trigger="retry")
     assert outcome.status == "imported_with_errors"
     assert Order.objects.count() == 24  # SO-0..SO-22, and the tombstone of SO-NEVER
+
+
+def test_a_database_error_mid_file_ends_the_parse_process_while_the_error_lives_on(tmp_path, monkeypatch, settings):
+    """The import stops at the failing batch and its parse process is gone (killed, reaped) as the
+    error leaves the loop, even while the error and its traceback (which holds the loop's frame)
+    are kept, as a task's retry or a log handler may keep them; the file is then failed, with
+    nothing of it loaded."""
+    settings.INGEST_BATCH_SIZE = 7
+    settings.INGEST_PARSE_PROCESS_MIN_BYTES = 0
+    path = _write(tmp_path, "db-fails.gz", b"".join(mixed_file_lines()))
+    pids = _spy_fork(monkeypatch)
+    real = run.apply_winners
+    applied = []
+
+    def fails_on_the_second_batch(*args, **kwargs):
+        applied.append(1)
+        if len(applied) == 2:
+            raise DatabaseError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run, "apply_winners", fails_on_the_second_batch)
+    f, _ = register_local_file(path)
+    with pytest.raises(DatabaseError) as caught, transaction.atomic():
+        claimed = lifecycle.claim(f.pk)
+        attempt = lifecycle.start_attempt(claimed, trigger="test", task_id="", dry_run=False, started=timezone.now())
+        run._import_lines(claimed, attempt)
+    assert caught.value.__traceback__ is not None
+    assert len(pids) == 1 and _child_gone(pids[0])
+
+    applied.clear()
+    outcome = run.import_file(f.pk, trigger="test")
+    assert outcome.status == "failed" and len(pids) == 2 and _child_gone(pids[1])
+    assert not Order.objects.exists()
 
 
 # --- the module on its own -----------------------------------------------------------------------------
