@@ -3,7 +3,8 @@
 Every target runs a fixed number of generated cases (``FUZZ_EXAMPLES``, default 40, scaled per
 target by its cost), so the suite adds a bounded time to CI (about two minutes on a shared
 2-core machine); ``FUZZ_EXAMPLES=1000 pytest -m fuzz`` digs deeper. Each case is counted, and the
-session's summary prints how many each target ran (``tests/fuzz/conftest.py``).
+session's summary prints how many each target ran (``tests/fuzz/conftest.py``). Under CI the cases
+come from a fixed seed (``tests/conftest.py``), so a red run can be run again as it was.
 """
 
 from __future__ import annotations
