@@ -116,7 +116,7 @@ def _build_plan(db: Db, sql: TableSql, delete: bool, collect: bool, watched: tup
     t = sql.table
     keys = sql.key_cols
     data = () if delete else (*sql.staged_data_cols, EXTRAS_COLUMN)
-    staged = (*keys, *data, *RANK_COLUMNS)
+    staged = staged_columns(sql, delete)
     stage_columns = tuple((c, _stage_type(sql, c)) for c in staged)
     json_cols = (*sql.list_cols, EXTRAS_COLUMN)
     select = ", ".join(json_from_text(pg, f"s.{qn(c)}") if c in json_cols else f"s.{qn(c)}" for c in staged)
@@ -162,6 +162,12 @@ def _build_plan(db: Db, sql: TableSql, delete: bool, collect: bool, watched: tup
     return _Plan(
         stage_columns, old_columns, old_select, upsert, returned, parents, tuple(summary), summary_from, moving, watched
     )
+
+
+def staged_columns(sql: TableSql, delete: bool) -> tuple[str, ...]:
+    """The columns of a merge's staging rows, in their order (``row_builder`` builds the rows)."""
+    data = () if delete else (*sql.staged_data_cols, EXTRAS_COLUMN)
+    return (*sql.key_cols, *data, *RANK_COLUMNS)
 
 
 def row_builder(sql: TableSql, db: Db, delete: bool) -> Callable[[RowEvent], tuple[Any, ...]]:
@@ -216,7 +222,7 @@ def _sqlite_adapted(
 
     model = MODELS_BY_STREAM[sql.spec.name]
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    cols = (*sql.key_cols, *(() if delete else (*sql.staged_data_cols, EXTRAS_COLUMN)), *RANK_COLUMNS)
+    cols = staged_columns(sql, delete)
     adapters: list[tuple[int, Callable[[Any], Any]]] = []
     for i, col in enumerate(cols):
         f = by_attname[col]

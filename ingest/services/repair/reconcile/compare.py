@@ -22,8 +22,8 @@ from psycopg.copy import Copy, FileWriter
 from ingest.models.reconciliation import ReconciliationDrift
 from ingest.services.importing.rows import RowEvent
 from ingest.services.loading.dialect import Db, is_distinct_from
-from ingest.services.loading.tables import TableSql, qn, table_sql
-from ingest.services.loading.upsert import RANK_COLUMNS, row_builder
+from ingest.services.loading.tables import EXTRAS_COLUMN, TableSql, qn, table_sql
+from ingest.services.loading.upsert import RANK_COLUMNS, row_builder, staged_columns
 from ingest.services.repair.reconcile.snapshot import Header, SnapshotRow
 
 CHUNK = "ingest_reconcile_chunk"
@@ -52,6 +52,7 @@ class Comparison:
         self.data_cols = self.sql.staged_data_cols if header.full else ()
         self.key_cols = self.sql.key_cols
         self.upsert_row = row_builder(self.sql, self.db, delete=False)
+        self._extras_at = staged_columns(self.sql, delete=False).index(EXTRAS_COLUMN)
         self.delete_row = row_builder(self.sql, self.db, delete=True)
         types = self.sql.db_types
         self.columns: list[tuple[str, str]] = [(c, types[c]) for c in (*self.key_cols, *self.data_cols, *RANK_COLUMNS)]
@@ -88,9 +89,9 @@ class Comparison:
         event = row.event
         if event is not None and not event.is_delete:
             values = self.upsert_row(event)
-            # The loader stages the row's unknown fields (source_extras) after its data: they are not
-            # content the contract compares, so they are not staged here.
-            cut = len(self.key_cols) + len(self.data_cols)
+            # The loader stages the row's unknown fields (source_extras) too: they are not content
+            # the contract compares, so they are not staged here.
+            cut = self._extras_at
             values = (*values[:cut], *values[cut + 1 :])
         else:
             if event is None:  # a versions line: its key and rank as a delete would stage them
