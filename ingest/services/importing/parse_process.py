@@ -218,10 +218,12 @@ def _child(
 ) -> None:
     code = 0
     try:
-        # The importer's handlers (a Celery worker's) are not this process's business; with the
-        # defaults a signal ends it, and the importer sees the pipe close.
+        # The importer decides when this process ends (SIGKILL, or its pipes closing when it
+        # goes): a SIGTERM or Ctrl-C sent to the whole group (systemd's stop of the worker's
+        # cgroup, a terminal) must not cut the file the importer is finishing in a warm shutdown.
+        # The importer's own handlers (a Celery worker's) are not this process's business either.
         for number in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
-            signal.signal(number, signal.SIG_DFL)
+            signal.signal(number, signal.SIG_IGN)
         source = _Fed(fed)
         for batch in batches(source):
             batch.prepared = prepare(batch.events)

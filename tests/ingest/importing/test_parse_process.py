@@ -324,6 +324,19 @@ def test_an_error_in_the_child_is_raised_with_its_traceback(monkeypatch):
         list(parsed_in_child(_Stream(b"a\nb\n"), _lines_of, prepare, lambda: None, print))
 
 
+def test_a_sigterm_to_the_whole_group_leaves_the_child_parsing():
+    """A warm shutdown's SIGTERM (systemd signals the worker's whole cgroup) or a terminal's Ctrl-C
+    reaches the child too: it goes on, and the importer ends the file (or ends it)."""
+
+    def prepare(events):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        return [e.upper() for e in events]
+
+    batches = list(parsed_in_child(_Stream(b"a\nbb\nccc\n"), _lines_of, prepare, lambda: "done", print))
+    assert [b.prepared for b in batches] == [[b"A", b"BB"], [b"CCC"], [b""]]
+
+
 def test_a_child_killed_is_a_transient_loss(monkeypatch):
     def prepare(events):
         os.kill(os.getpid(), signal.SIGKILL)
