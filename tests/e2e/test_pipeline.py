@@ -129,8 +129,13 @@ def test_worker_killed_mid_import_imports_exactly_once(pipeline):
     [child] = worker_children(worker)
     import os
 
+    import psutil
+
+    # A file of 3 MB: the pool child parses it in a process of its own, which must end with it.
+    [parser] = wait_until(lambda: psutil.Process(child).children(), 10, 0.02, "the parse process")
     os.kill(child, signal.SIGKILL)
     wait_until(lambda: child not in worker_children(worker) and worker_children(worker), 30, 0.1, "a new pool child")
+    wait_until(lambda: not parser.is_running() or parser.status() == psutil.STATUS_ZOMBIE, 30, 0.1, "the parser gone")
 
     f = pipeline.wait_files(1, timeout=180)[0]
     wait_until(pipeline.broker_idle, 60, 0.2, "broker idle")
