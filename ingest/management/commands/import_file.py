@@ -52,7 +52,8 @@ class Command(BaseCommand):
                 f.stream = stream
                 f.save(update_fields=["stream"])
             if force and not dry_run:
-                report = reimport_files([f], sync=True, trigger="command", stream=stream)
+                with Progress(self, total=f.size, unit="B", unit_scale=True, desc=source, plain=options["json"]) as bar:
+                    report = reimport_files([f], sync=True, trigger="command", stream=stream, bytes_read=bar.advance)
                 if report.skipped:
                     self.stderr.write(f"{source}: not imported now: {report.skipped[0][1]} (file #{f.pk})")
                     failed += 1

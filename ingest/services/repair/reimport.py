@@ -131,13 +131,15 @@ def reimport_files(
     enqueue: Callable[[int], None] | None = None,
     stream: str | None = None,
     progress: Callable[[int], None] | None = None,
+    bytes_read: Callable[[int], None] | None = None,
 ) -> ReimportReport:
     """Set the files back to pending and import them again: here (``sync``) or through the task queue.
 
     The earlier attempts stay. A file that is being imported right now is skipped. With ``dry_run``
     nothing changes: the report lists what would be re-imported. With ``stream``, the files are
     imported as that stream from now on: the fix for a file that failed for a wrong or missing one.
-    ``progress(1)`` is called after each file (a command's progress bar)."""
+    ``progress(1)`` is called after each file (a command's progress bar); with ``sync``,
+    ``bytes_read(n)`` of every ``n`` stored bytes a file's import reads (a bar for one big file)."""
     _check_stream(stream)
     enqueue = enqueue or partial(enqueue_import, trigger=trigger)
     ids = list(files.values_list("pk", flat=True)) if isinstance(files, QuerySet) else [f.pk for f in files]
@@ -155,7 +157,7 @@ def reimport_files(
                 continue
             if sync:
                 try:
-                    report.imported.append(import_file(pk, trigger=trigger))
+                    report.imported.append(import_file(pk, trigger=trigger, progress=bytes_read))
                 except (ImportBusy, TransientImportError) as exc:
                     report.skipped.append((pk, f"not imported now: {exc}"))
                 continue

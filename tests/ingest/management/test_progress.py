@@ -99,6 +99,11 @@ def test_import_file_reports_the_bytes_read(tmp_path):
     assert json.loads(out.getvalue())["counts"]["rows_created"] == 50
     assert err.getvalue().startswith(f"{path}: {size:,}/{size:,} B (100%)")
 
+    out, err = io.StringIO(), io.StringIO()  # imported again: the same bar
+    call_command("import_file", str(path), "--force", "--json", stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["counts"]["rows_stale"] == 50
+    assert err.getvalue().startswith(f"{path}: {size:,}/{size:,} B (100%)")
+
 
 @pytest.mark.django_db(transaction=True)
 def test_redrive_json_with_nothing_to_redrive():
