@@ -39,6 +39,7 @@ from ingest.models import ImportFile, ImportStatus
 from ingest.services.importing import hooks, lifecycle
 from ingest.services.importing.exceptions import is_conflict, is_transient
 from ingest.services.importing.lifecycle import ImportOutcome
+from ingest.services.importing.read_ahead import put_unless_stopped
 from ingest.services.importing.run import _FILE_ERRORS, _import_lines, import_file
 from ingest.services.importing.sources import decompressed, open_local, open_s3_body
 
@@ -95,14 +96,7 @@ def _prefetched(files: list[ImportFile]) -> Generator[_Fetched, None, None]:
 
     def fetch_all() -> None:
         for f in files:
-            item = _fetch(f)
-            while not stop.is_set():
-                try:
-                    handoff.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not put_unless_stopped(handoff, _fetch(f), stop):
                 return
 
     fetcher = threading.Thread(target=fetch_all, name="ingest-prefetch", daemon=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator, Iterator
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ingest.services.importing.gil import short_switch_interval
 
@@ -21,6 +21,18 @@ class _Batch(Protocol):
 B = TypeVar("B", bound=_Batch)
 
 _DONE = object()
+
+
+def put_unless_stopped(handoff: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
+    """Put ``item`` on ``handoff``, waiting while it is full, unless ``stop`` is set first (the
+    consumer has gone: nobody would take it); whether it went."""
+    while not stop.is_set():
+        try:
+            handoff.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def read_ahead(batches: Iterator[B], depth: int = 1) -> Generator[B, None, None]:
@@ -45,12 +57,7 @@ def read_ahead(batches: Iterator[B], depth: int = 1) -> Generator[B, None, None]
     def offer(item: object) -> bool:
         """Hand over and wait until it is taken, unless the consumer has gone (then nobody would
         ever take it)."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        put_unless_stopped(handoff, item, stop)
         with handoff.all_tasks_done:
             while handoff.unfinished_tasks and not stop.is_set():
                 handoff.all_tasks_done.wait(0.1)
