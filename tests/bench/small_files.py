@@ -60,9 +60,15 @@ def _empty_website_tables() -> None:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
 
 
-def _moto_get_rate(endpoint: str, bucket: str, keys: list[str], clients: int) -> float:
-    """GET + read of every object, by ``clients`` clients at once (threads, each its own client)."""
+def _moto_get_rate(
+    endpoint: str, bucket: str, keys: list[str], clients: int, moto_pid: int
+) -> tuple[float, float, float]:
+    """GET + read of every object, by ``clients`` clients at once (threads, each its own client):
+    GET/s, and the CPU milliseconds a GET costs the client (boto3; this process does nothing else
+    meanwhile) and moto's server."""
     import threading
+
+    import psutil
 
     from ingest.testing.aws import aws_clients
 
@@ -74,12 +80,16 @@ def _moto_get_rate(endpoint: str, bucket: str, keys: list[str], clients: int) ->
             s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     threads = [threading.Thread(target=read, args=(s3s[n], shares[n])) for n in range(clients)]
-    t = time.perf_counter()
+    server = psutil.Process(moto_pid)
+    server_cpu, client_cpu, t = sum(server.cpu_times()[:2]), time.process_time(), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return len(keys) / (time.perf_counter() - t)
+    elapsed = time.perf_counter() - t
+    client_ms = (time.process_time() - client_cpu) * 1000 / len(keys)
+    server_ms = (sum(server.cpu_times()[:2]) - server_cpu) * 1000 / len(keys)
+    return len(keys) / elapsed, client_ms, server_ms
 
 
 def _start_moto(port: int, log_dir: Path):
@@ -156,9 +166,17 @@ def main() -> int:
             register_s3_object(obj, registered_by="bench")
         print(f"put and registered {args.files:,} files of {args.lines} order lines ({time.perf_counter() - t:.1f} s)")
 
-        moto_rates = {n: _moto_get_rate(endpoint, bucket, keys, n) for n in (1, 2)}
-        for n, rate in moto_rates.items():
-            print(f"moto: {rate:,.0f} GET/s with {n} client(s) at once (GET + read of each object)")
+        moto_runs = {n: _moto_get_rate(endpoint, bucket, keys, n, moto.pid) for n in (1, 2)}
+        moto_rates = {n: rate for n, (rate, _client, _server) in moto_runs.items()}
+        for n, (rate, client_ms, server_ms) in moto_runs.items():
+            print(
+                f"moto: {rate:,.0f} GET/s with {n} client(s) at once (GET + read of each object);"
+                f" CPU a GET: {client_ms:.2f} ms boto3, {server_ms:.2f} ms moto"
+            )
+        _rate, client_ms, server_ms = moto_runs[2]
+        cores = os.cpu_count() or 1
+        busy = TARGET_TWO_WORKERS * (client_ms + server_ms) / 1000
+        print(f"the GETs alone at {TARGET_TWO_WORKERS:.0f} files/s: {busy:.2f} of this machine's {cores} cores")
 
         def all_imported() -> bool:
             return ImportFile.objects.filter(status="imported").count() == args.files
