@@ -43,8 +43,7 @@ from ingest.services.importing.parsing import LineParser, LineRejected
 from ingest.services.importing.read_ahead import read_ahead
 from ingest.services.importing.sources import SourceMissing, open_source, source_damage
 from ingest.services.loading import BatchCounts, apply_batch
-from ingest.services.loading.batch import apply_winners
-from ingest.services.loading.prepared import BatchPreparer, PreparedBatch
+from ingest.services.loading.prepared import BatchPreparer, PreparedBatch, apply_prepared
 from ingest.services.observing.event_clock import stamps_of
 from transforms.streams import STREAM_NAMES, STREAMS, StreamSpec
 from transforms.system_one.lines import OverlongLine, iter_lines
@@ -205,9 +204,7 @@ def _apply(
         return apply_batch(batch.events, spec, import_id, collect_keys=collect_keys), stamps_of(batch.events)
     if not len(prepared.stamps):
         return None, prepared.stamps
-    counts = BatchCounts(stale=prepared.beaten)
-    apply_winners(prepared, spec, import_id, counts, collect_keys=collect_keys)
-    return counts, prepared.stamps
+    return apply_prepared(prepared, spec, import_id, collect_keys=collect_keys), prepared.stamps
 
 
 def _run_locked(

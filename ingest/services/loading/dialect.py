@@ -9,6 +9,7 @@ statements (SQLite has no data-modifying CTEs, and one writer at a time needs no
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -154,6 +155,30 @@ class Db:
         if value is None:
             return []
         return json.loads(value) if isinstance(value, str) else value
+
+
+class CopyTextWriter:
+    """(PostgreSQL) rows in COPY's text format exactly as ``Db.stage``'s COPY on ``connection``
+    sends them (the connection's adapters and encoding), written to memory: for rows staged away
+    from the thread or process that talks to the server (a big file's parse process, a
+    reconciliation's read-ahead thread). Its cursor never executes anything: psycopg's ``Copy``
+    refuses a cursor that holds another statement's result."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        import psycopg
+
+        connection.ensure_connection()
+        self._cursor = psycopg.Cursor(connection.connection)
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> bytes:
+        from psycopg.copy import Copy, FileWriter
+
+        out = io.BytesIO()
+        with Copy(self._cursor, writer=FileWriter(out)) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        return out.getvalue()
 
 
 # --- SQL fragments, by vendor ---------------------------------------------------------------------------

@@ -10,17 +10,15 @@ table and runs the same guarded merge (``upsert.merge_text``) as for any other b
 
 from __future__ import annotations
 
-import io
 from array import array
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from psycopg.copy import Copy, FileWriter
 
 from ingest.services.importing.rows import RowEvent
-from ingest.services.loading.batch import pick_winners
-from ingest.services.loading.dialect import Db
+from ingest.services.loading.batch import BatchCounts, apply_winners, pick_winners
+from ingest.services.loading.dialect import CopyTextWriter, Db
 from ingest.services.loading.references import staged_references
 from ingest.services.loading.tables import TableSql, table_sql
 from ingest.services.loading.upsert import MergeResult, merge_text, row_builder
@@ -58,30 +56,38 @@ class BatchPreparer:
         if connection.vendor != "postgresql":
             raise ValueError("batches are prepared as COPY text for PostgreSQL only")
         db = Db(connection)
-        sql = table_sql(spec.name, connection)
-        self._build = {delete: row_builder(sql, db, delete) for delete in (False, True)}
-        # The connection's own adapters and encoding, as the COPY of ``Db.stage`` uses them;
-        # psycopg's ``FileWriter`` writes to memory instead of the server.
-        self._cursor = db.cursor
+        try:
+            sql = table_sql(spec.name, connection)
+            self._build = {delete: row_builder(sql, db, delete) for delete in (False, True)}
+        finally:
+            db.close()
+        self._text = CopyTextWriter(connection)
 
     def prepare(self, events: list[RowEvent]) -> PreparedBatch:
         winners, beaten = pick_winners(events)
-        texts: dict[bool, io.BytesIO] = {}
-        rows = {False: 0, True: 0}
-        for delete in (False, True):
-            texts[delete] = io.BytesIO()
-            build = self._build[delete]
-            with Copy(self._cursor, writer=FileWriter(texts[delete])) as copy:
-                write = copy.write_row
-                for ev in winners.values():
-                    if ev.is_delete is delete:
-                        write(build(ev))
-                        rows[delete] += 1
+        rows: dict[bool, list[tuple[Any, ...]]] = {False: [], True: []}
+        for ev in winners.values():
+            rows[ev.is_delete].append(self._build[ev.is_delete](ev))
         return PreparedBatch(
-            upserts=rows[False],
-            upsert_text=texts[False].getvalue(),
-            deletes=rows[True],
-            delete_text=texts[True].getvalue(),
+            upserts=len(rows[False]),
+            upsert_text=self._text.write(rows[False]),
+            deletes=len(rows[True]),
+            delete_text=self._text.write(rows[True]),
             beaten=beaten,
             stamps=stamps_of(events),
         )
+
+
+def apply_prepared(
+    prepared: PreparedBatch,
+    spec: StreamSpec,
+    import_id: int | None,
+    *,
+    collect_keys: bool = False,
+    connection: BaseDatabaseWrapper | None = None,
+) -> BatchCounts:
+    """``batch.apply_batch`` for a prepared batch: what it did, the events beaten within it counted stale."""
+    counts = BatchCounts(stale=prepared.beaten)
+    if prepared.upserts or prepared.deletes:
+        apply_winners(prepared, spec, import_id, counts, collect_keys, connection)
+    return counts

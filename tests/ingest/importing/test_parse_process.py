@@ -29,6 +29,8 @@ from ingest.services.importing import lifecycle, parse_process, run
 from ingest.services.importing.exceptions import TransientImportError
 from ingest.services.importing.parse_process import ParseProcessFailed, ParseProcessLost, parsed_in_child
 from ingest.services.intake.registration import register_local_file
+from ingest.services.loading import prepared as prepared_module
+from ingest.services.loading.batch import apply_winners
 from ingest.services.loading.prepared import BatchPreparer
 from ingest.testing.imports import register_and_import
 from ingest.testing.samples import checked, order_event
@@ -210,7 +212,7 @@ def test_a_database_error_mid_file_ends_the_parse_process_while_the_error_lives_
     settings.INGEST_PARSE_PROCESS_MIN_BYTES = 0
     path = _write(tmp_path, "db-fails.gz", b"".join(mixed_file_lines()))
     pids = _spy_fork(monkeypatch)
-    real = run.apply_winners
+    real = apply_winners
     applied = []
 
     def fails_on_the_second_batch(*args, **kwargs):
@@ -219,7 +221,7 @@ def test_a_database_error_mid_file_ends_the_parse_process_while_the_error_lives_
             raise DatabaseError("the database went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(run, "apply_winners", fails_on_the_second_batch)
+    monkeypatch.setattr(prepared_module, "apply_winners", fails_on_the_second_batch)  # where apply_prepared calls it
     f, _ = register_local_file(path)
     with pytest.raises(DatabaseError) as caught, transaction.atomic():
         claimed = lifecycle.claim(f.pk)

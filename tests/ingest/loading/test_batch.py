@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from ingest.services.importing.rows import RowEvent
 from ingest.services.loading import BatchCounts, apply_batch, derived, dialect
-from ingest.services.loading.batch import apply_winners
+from ingest.services.loading import prepared as prepared_module
 from ingest.services.loading.derived import DerivedColumns
 from ingest.services.loading.dialect import Db
 from ingest.services.loading.prepared import BatchPreparer
@@ -109,10 +109,7 @@ def apply(events: list[RowEvent], stream: str = "order-lines", **kw) -> BatchCou
 def apply_prepared(events: list[RowEvent], spec: StreamSpec, import_id: int | None, **kw) -> BatchCounts:
     """``apply_batch`` as a big file's import does it: the batch prepared as COPY text (where the
     lines were parsed), then applied."""
-    prepared = BatchPreparer(spec, connection).prepare(events)
-    counts = BatchCounts(stale=prepared.beaten)
-    apply_winners(prepared, spec, import_id, counts, kw.get("collect_keys", False))
-    return counts
+    return prepared_module.apply_prepared(BatchPreparer(spec, connection).prepare(events), spec, import_id, **kw)
 
 
 @pytest.fixture(params=["arrays", "copy", "prepared"])

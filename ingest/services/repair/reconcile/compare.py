@@ -10,18 +10,15 @@ nor the table is ever in Python's memory. Nothing locks the website's tables: th
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from django.db.backends.base.base import BaseDatabaseWrapper
-from psycopg.copy import Copy, FileWriter
 
 from ingest.models.reconciliation import ReconciliationDrift
 from ingest.services.importing.rows import RowEvent
-from ingest.services.loading.dialect import Db, is_distinct_from
+from ingest.services.loading.dialect import CopyTextWriter, Db, is_distinct_from
 from ingest.services.loading.tables import EXTRAS_COLUMN, TableSql, qn, table_sql
 from ingest.services.loading.upsert import RANK_COLUMNS, row_builder, staged_columns
 from ingest.services.repair.reconcile.snapshot import Header, SnapshotRow
@@ -59,8 +56,7 @@ class Comparison:
         self.columns += [("rc_deleted", types["is_deleted"]), ("rc_line_number", "bigint")]
         self.columns += [("rc_line", "text")]
         self._seen_rows = 0
-        # Its own cursor (never executed): the connection's adapters for ``staged_text`` in another thread.
-        self._text_cursor = psycopg.Cursor(connection.connection) if self.pg else None
+        self._text = CopyTextWriter(connection) if self.pg else None  # ``staged_text``, in another thread
         self._seen_analyzed = 0
         self._create()
 
@@ -106,13 +102,9 @@ class Comparison:
     def staged_text(self, rows: Sequence[SnapshotRow]) -> bytes:
         """(PostgreSQL) the chunk's staging rows in COPY's text format, as psycopg's COPY of this
         connection writes them: made in the thread that reads the snapshot, a chunk ahead."""
-        if self._text_cursor is None:
+        if self._text is None:
             raise ValueError("rows are staged as COPY text for PostgreSQL only")
-        out = io.BytesIO()
-        with Copy(self._text_cursor, writer=FileWriter(out)) as copy:
-            for row in rows:
-                copy.write_row(self._row(row))
-        return out.getvalue()
+        return self._text.write(self._row(row) for row in rows)
 
     def _load(self, rows: Sequence[SnapshotRow], text: bytes | None) -> None:
         # TRUNCATE, not DELETE, on PostgreSQL: autovacuum never visits a temporary table, so each
@@ -163,8 +155,9 @@ class Comparison:
         self._seen_rows += added
         if self.pg and self._seen_rows >= 2 * max(self._seen_analyzed, SEEN_FIRST_ANALYZE):
             # A temporary table is never analysed by autovacuum: without statistics the planner
-            # takes the keys seen (a million at the end of a big snapshot) for a few rows and
-            # joins every chunk against all of them. Again each time it has doubled.
+            # takes the keys seen (a million at the end of a big snapshot) for a few rows when it
+            # records the next chunk's keys and looks for the rows only on the website. Again each
+            # time it has doubled.
             self.db.execute(f"ANALYZE {SEEN}")
             self._seen_analyzed = self._seen_rows
 
